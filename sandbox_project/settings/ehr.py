@@ -1,0 +1,22 @@
+"""The EHR deployment: smart_auth, smart_fhir and fhircast_hub."""
+from smart_auth.presets import oauth2_provider_settings
+
+from .base import *  # noqa: F403
+from .base import EHR_URL, IMAGING_URL, role_settings, secret_key
+
+
+ROLE = "ehr"
+BASE_URL = EHR_URL
+_role = role_settings(ROLE)
+DATABASES = _role["DATABASES"]
+SECRET_KEY = secret_key(_role["ROLE_DIR"])
+SESSION_COOKIE_NAME = "ehr_sessionid"
+CSRF_COOKIE_NAME = "ehr_csrftoken"
+ROOT_URLCONF = "sandbox_project.urls"
+
+OAUTH2_PROVIDER = oauth2_provider_settings(_role["SIGNING_KEY"], issuer=f"{BASE_URL}/o")
+SMART_AUTH = {
+    "FHIR_BASE_URLS": [f"{BASE_URL}/fhir"],
+    "SMART_STYLE_URL": f"{BASE_URL}/static/smart_auth/smart-style.json",
+}
+IMAGING_FHIR_BASE = f"{IMAGING_URL}/fhir"

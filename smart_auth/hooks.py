@@ -1,0 +1,68 @@
+"""Default implementations of the hooks a vendor replaces through ``SMART_AUTH`` settings."""
+from django.apps import apps
+from oauth2_provider.settings import oauth2_settings
+
+
+# Keys of a launch context that travel inside the JWT access token, so that a remote resource
+# server can enforce the patient compartment without calling introspection.
+TOKEN_CLAIM_KEYS = ("patient", "encounter", "fhirContext", "fhirUser", "authorization_details", "tenant")
+
+
+def issuer_for(request):
+    """Our issuer: ``OIDC_ISS_ENDPOINT`` when set, else derived from the request like DOT does."""
+    return oauth2_settings.oidc_issuer(request)
+
+
+def token_claims_context(request):
+    context = getattr(request, "smart_context", None) or {}
+    return {key: context[key] for key in TOKEN_CLAIM_KEYS if context.get(key) not in (None, "", [])}
+
+
+def fhir_user(user):
+    """The relative FHIR reference of ``user`` (``Practitioner/…``, ``Patient/…``) or None."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    smart = getattr(user, "smart", None)
+    try:
+        return smart.fhir_user if smart else None
+    except Exception:  # RelatedObjectDoesNotExist
+        return None
+
+
+def patient_choices(request, user):
+    """Patients a standalone launch may pick for ``user``: list of ``(id, label)``.
+
+    A patient user sees only themself; anyone else sees the patients of this deployment's FHIR
+    store (when smart_fhir is installed). Vendors replace this with their own access rules.
+    """
+    reference = fhir_user(user) or ""
+    kind, _, ident = reference.partition("/")
+    if kind == "Patient":
+        return [(ident, _patient_label(ident))]
+    if not apps.is_installed("smart_fhir"):
+        return []
+    from smart_fhir.storage import get_storage
+
+    return [
+        (resource["id"], _name_of(resource))
+        for resource in get_storage().search("Patient", {"_count": ["200"], "_sort": ["family"]}).resources
+    ]
+
+
+def _patient_label(ident):
+    if apps.is_installed("smart_fhir"):
+        from smart_fhir.storage import get_storage
+
+        resource = get_storage().read("Patient", ident)
+        if resource:
+            return _name_of(resource)
+    return f"Patient {ident}"
+
+
+def _name_of(resource):
+    for name in resource.get("name", []):
+        text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
+        if text:
+            birth = resource.get("birthDate")
+            return f"{text} ({birth})" if birth else text
+    return f"Patient {resource.get('id')}"

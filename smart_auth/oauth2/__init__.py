@@ -1,0 +1,1 @@
+"""Everything plugged into django-oauth-toolkit and oauthlib (named by import strings)."""

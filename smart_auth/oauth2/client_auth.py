@@ -1,0 +1,117 @@
+"""private_key_jwt client authentication by the SMART asymmetric rules.
+
+Written here because django-oauth-toolkit 3.4.1 has no RFC 7523 client authentication (it is on
+DOT's unreleased master, without SMART's `jku` and `typ` rules). SMART App Launch 2.2,
+"Client Authentication: Asymmetric (public key)": header `alg` (RS384/ES384 at least), `kid`,
+`typ=JWT`, optional `jku` equal to the registered JWKS URL; claims `iss` = `sub` = client_id,
+`aud` = token URL, `exp` at most five minutes ahead, `jti` never replayed; exactly one key matches.
+Every failure is `invalid_client`.
+"""
+import random
+from datetime import UTC, datetime
+
+import jwt
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..conf import smart_auth_settings
+from ..jwks import JWKSCache, JWKSFetchError, select_key
+
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CLOCK_SKEW_SECONDS = 30
+
+_jwks_cache = None
+
+
+def jwks_cache():
+    global _jwks_cache
+    if _jwks_cache is None:
+        _jwks_cache = JWKSCache(
+            timeout=smart_auth_settings.JWKS_FETCH_TIMEOUT_SECONDS,
+            max_cache_seconds=smart_auth_settings.JWKS_CACHE_MAX_SECONDS,
+        )
+    return _jwks_cache
+
+
+class AssertionError_(Exception):
+    """Why an assertion was refused (reported as invalid_client)."""
+
+
+def unverified_issuer(assertion):
+    try:
+        return jwt.decode(assertion, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        return None
+
+
+def verify_client_assertion(assertion, smart_client, audiences):
+    """Verify ``assertion`` for ``smart_client``; return its claims or raise AssertionError_."""
+    try:
+        header = jwt.get_unverified_header(assertion)
+    except jwt.PyJWTError as exc:
+        raise AssertionError_(f"client_assertion is not a JWT: {exc}") from exc
+    alg = header.get("alg")
+    if alg not in smart_auth_settings.CLIENT_ASSERTION_ALGORITHMS:
+        raise AssertionError_(f"Unsupported client_assertion alg {alg!r}")
+    if header.get("typ") != "JWT":
+        raise AssertionError_("client_assertion header typ must be JWT")
+    kid = header.get("kid")
+    if not kid:
+        raise AssertionError_("client_assertion header has no kid")
+    if not smart_client.is_asymmetric:
+        raise AssertionError_("This client is not registered for private_key_jwt")
+
+    jku = header.get("jku")
+    if jku is not None and jku != smart_client.jwks_uri:
+        raise AssertionError_("jku does not match the registered JWKS URL")
+    if smart_client.jwks_uri:
+        try:
+            jwks = jwks_cache().get(smart_client.jwks_uri, kid=kid)
+        except JWKSFetchError as exc:
+            raise AssertionError_(str(exc)) from exc
+    else:
+        jwks = smart_client.jwks or {"keys": []}
+    key = select_key(jwks, kid, alg)
+    if key is None:
+        raise AssertionError_("No single registered key matches the assertion's kid and alg")
+
+    client_id = smart_client.application.client_id
+    try:
+        claims = jwt.decode(
+            assertion,
+            key=key,
+            algorithms=[alg],
+            audience=list(audiences),
+            issuer=client_id,
+            leeway=CLOCK_SKEW_SECONDS,
+            options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise AssertionError_(f"client_assertion rejected: {exc}") from exc
+    if claims["sub"] != client_id:
+        raise AssertionError_("client_assertion sub must equal iss (the client_id)")
+    now = datetime.now(UTC).timestamp()
+    max_lifetime = smart_auth_settings.CLIENT_ASSERTION_MAX_LIFETIME_SECONDS
+    if claims["exp"] - now > max_lifetime + CLOCK_SKEW_SECONDS:
+        raise AssertionError_(f"client_assertion exp is more than {max_lifetime} s ahead")
+    _remember_jti(client_id, str(claims["jti"]), claims["exp"])
+    return claims
+
+
+def _remember_jti(issuer, jti, exp):
+    from ..models import UsedAssertion
+
+    if not jti or len(jti) > 255:
+        raise AssertionError_("client_assertion jti is missing or too long")
+    expires = datetime.fromtimestamp(exp + CLOCK_SKEW_SECONDS, tz=UTC)
+    try:
+        with transaction.atomic():
+            UsedAssertion.objects.create(issuer=issuer, jti=jti, expires=expires)
+    except IntegrityError:
+        raise AssertionError_("client_assertion jti was already used") from None
+    # Expired entries can never match again: prune now and then, off most requests' path.
+    if random.random() < 0.02:
+        UsedAssertion.objects.filter(
+            pk__in=UsedAssertion.objects.filter(expires__lt=timezone.now()).values("pk")[:500]
+        ).delete()

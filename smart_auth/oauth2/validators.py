@@ -1,0 +1,359 @@
+"""SmartOAuth2Validator: DOT's validator taught SMART App Launch 2.2 (``OAUTH2_VALIDATOR_CLASS``)."""
+import hashlib
+import logging
+
+import jwt
+from django.db import transaction
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
+
+from .. import scopes as smart_scopes
+from ..audit import record
+from ..conf import smart_auth_settings
+from ..hooks import fhir_user, issuer_for
+from ..models import GrantContext, LaunchContext, RedeemedCode, TokenContext
+from . import client_auth
+
+
+log = logging.getLogger(__name__)
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+REFRESH_SCOPES = {"offline_access", "online_access"}
+# Scopes that only make sense with a user in the loop, refused for client_credentials.
+_USER_ONLY = {"openid", "fhirUser", "profile", "launch", "offline_access", "online_access", "launch-token"}
+
+
+def _checksum(value):
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def smart_client_of(application):
+    try:
+        return application.smart if application is not None else None
+    except Exception:  # RelatedObjectDoesNotExist: a plain DOT client
+        return None
+
+
+class SmartOAuth2Validator(OAuth2Validator):
+    oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "fhirUser": "fhirUser"}
+
+    # --- clients -------------------------------------------------------------------------------
+    def _load_application(self, client_id, request):
+        if not client_id:
+            return None
+        application = super()._load_application(client_id, request)
+        smart = smart_client_of(application)
+        if smart is not None and not smart.enabled:
+            request.client = None
+            return None
+        return application
+
+    def _has_assertion(self, request):
+        return bool(getattr(request, "client_assertion", None) or getattr(request, "client_assertion_type", None))
+
+    def client_authentication_required(self, request, *args, **kwargs):
+        if self._has_assertion(request):
+            return True
+        if not request.client_id and request.grant_type == "refresh_token" and not self._extract_basic_auth(request):
+            # SMART's refresh request carries no client_id for public clients: find the client
+            # through the refresh token itself.
+            application = self._application_of_refresh_token(request.refresh_token)
+            if application is not None:
+                request.client = application
+                request.client_id = application.client_id
+                return application.client_type == application.CLIENT_CONFIDENTIAL
+        return super().client_authentication_required(request, *args, **kwargs)
+
+    def _application_of_refresh_token(self, refresh_token):
+        if not refresh_token:
+            return None
+        rt = (
+            get_refresh_token_model()
+            .objects.select_related("application")
+            .filter(token_checksum=_checksum(refresh_token))
+            .first()
+        )
+        return rt.application if rt else None
+
+    def authenticate_client(self, request, *args, **kwargs):
+        if self._has_assertion(request):
+            return self._authenticate_assertion(request)
+        if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        smart = smart_client_of(request.client)
+        if smart is not None and smart.is_asymmetric:
+            # An asymmetric client must prove possession of its key, not a shared secret.
+            return False
+        return True
+
+    def _authenticate_assertion(self, request):
+        if getattr(request, "client_assertion_type", None) != client_auth.ASSERTION_TYPE:
+            request.smart_auth_error = "client_assertion_type must be " + client_auth.ASSERTION_TYPE
+            return False
+        if self._extract_basic_auth(request):
+            request.smart_auth_error = "Use one client authentication method, not two"
+            return False
+        assertion = getattr(request, "client_assertion", None) or ""
+        client_id = client_auth.unverified_issuer(assertion)
+        if not client_id or (request.client_id and request.client_id != client_id):
+            request.smart_auth_error = "client_assertion iss does not name the client"
+            return False
+        application = self._load_application(client_id, request)
+        smart = smart_client_of(application)
+        if smart is None:
+            request.smart_auth_error = "Unknown client"
+            return False
+        audiences = {request.uri.split("?", 1)[0], *self._token_endpoint_urls(request)}
+        try:
+            client_auth.verify_client_assertion(assertion, smart, audiences)
+        except client_auth.AssertionError_ as exc:
+            request.smart_auth_error = str(exc)
+            log.info("private_key_jwt refused for %s: %s", client_id, exc)
+            return False
+        request.client_id = client_id
+        return True
+
+    def _token_endpoint_urls(self, request):
+        issuer = issuer_for(request).rstrip("/")
+        return [f"{issuer}/token", f"{issuer}/token/"]
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs):
+        if self._load_application(client_id, request) is None:
+            return False
+        smart = smart_client_of(request.client)
+        if smart is not None and smart.token_endpoint_auth_method != smart.AUTH_NONE:
+            return False
+        return request.client.client_type != request.client.CLIENT_CONFIDENTIAL
+
+    # --- grants and scopes ---------------------------------------------------------------------
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        smart = smart_client_of(client)
+        if smart is not None and smart.grant_types:
+            if grant_type == "refresh_token":
+                return "authorization_code" in smart.grant_types or "refresh_token" in smart.grant_types
+            return smart.allows_grant(grant_type)
+        if grant_type == TOKEN_EXCHANGE:
+            return False
+        return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
+
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
+        if response_type != "code":  # SMART: authorization code only
+            return False
+        smart = smart_client_of(client)
+        if smart is not None and smart.grant_types:
+            return smart.allows_grant("authorization_code")
+        return super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        """Parse every scope (malformed: invalid_scope) and keep those this client may have."""
+        try:
+            parsed = smart_scopes.parse_scopes(list(scopes))
+        except smart_scopes.ScopeError as exc:
+            request.smart_scope_error = str(exc)
+            return False
+        smart = smart_client_of(client)
+        allowed = smart_scopes.parse_scopes(smart.allowed_scopes) if smart else []
+        backend = request.grant_type in ("client_credentials",)
+        kept = []
+        for scope in parsed:
+            if not smart_scopes.is_permitted(scope, allowed):
+                continue
+            if isinstance(scope, smart_scopes.ResourceScope) and (scope.context == "system") != backend:
+                continue  # system/ scopes only for backend services, and only they
+            if backend and scope.raw in _USER_ONLY:
+                continue
+            kept.append(scope.raw)
+        scopes[:] = kept
+        return bool(kept)
+
+    def is_within_original_scope(self, request_scopes, refresh_token, request, *args, **kwargs):
+        """Refresh may narrow a scope (e.g. add a category constraint), never widen it."""
+        original = smart_scopes.parse_scopes(self.get_original_scopes(refresh_token, request))
+        try:
+            return all(smart_scopes.is_narrowing(s, original) for s in smart_scopes.parse_scopes(request_scopes))
+        except smart_scopes.ScopeError:
+            return False
+
+    def is_pkce_required(self, client_id, request):
+        return True  # SMART 2.2: PKCE for every client
+
+    # --- authorization codes -------------------------------------------------------------------
+    def _create_authorization_code(self, request, code, expires=None):
+        if request.code_challenge_method != "S256":
+            raise errors.InvalidRequestError(description="PKCE code_challenge_method must be S256", request=request)
+        grant = super()._create_authorization_code(request, code, expires)
+        handle = getattr(request, "smart_launch", None)
+        if handle:
+            used = LaunchContext.objects.filter(
+                handle=handle, application=request.client, used__isnull=True, expires__gt=timezone.now()
+            ).update(used=timezone.now())
+            if not used:
+                raise errors.InvalidRequestError(description="The launch has expired or was used", request=request)
+        GrantContext.objects.create(grant=grant, context=getattr(request, "smart_context", None) or {})
+        return grant
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        grant = (
+            self._grant_model()
+            .objects.select_related("smart")
+            .filter(code=code, application=client)
+            .first()
+        )
+        if grant is None:
+            self._revoke_replayed_code(code, request)
+            return False
+        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            return False
+        context = getattr(grant, "smart", None)
+        request.smart_context = dict(context.context) if context else {}
+        return True
+
+    @staticmethod
+    def _grant_model():
+        from oauth2_provider.models import get_grant_model
+
+        return get_grant_model()
+
+    def _revoke_replayed_code(self, code, request):
+        redeemed = RedeemedCode.objects.filter(code_checksum=_checksum(code)).first()
+        if redeemed is None:
+            return
+        with transaction.atomic():
+            if redeemed.token_family:
+                get_refresh_token_model().revoke_family(redeemed.token_family)
+            if redeemed.access_token_id:
+                token = get_access_token_model().objects.filter(pk=redeemed.access_token_id).first()
+                if token:
+                    token.revoke()
+        record("refused", "token", client_id=request.client_id, detail="authorization code replayed: tokens revoked")
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+        access_token = getattr(request, "smart_access_token", None)
+        RedeemedCode.objects.create(
+            code_checksum=_checksum(code),
+            access_token=access_token,
+            token_family=getattr(request, "smart_token_family", None),
+        )
+
+    # --- refresh -------------------------------------------------------------------------------
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        rt = request.refresh_token_instance
+        context = TokenContext.objects.filter(token_family=rt.token_family).order_by("-pk").first()
+        request.smart_context = dict(context.context) if context else {}
+        return True
+
+    # --- token issuance ------------------------------------------------------------------------
+    def prepare_token(self, request):
+        """Runs after a token request is validated (post_token): audience and lifetime."""
+        self._check_and_set_request_resource(request)
+        if not request.resource:
+            if request.grant_type in ("client_credentials", TOKEN_EXCHANGE):
+                request.resource = self.default_audience(request.client)
+            else:
+                raise errors.CustomOAuth2Error(
+                    error="invalid_target", description="The grant names no audience", request=request
+                )
+        if not hasattr(request, "smart_context"):
+            request.smart_context = {}
+
+    def default_audience(self, application):
+        smart = smart_client_of(application)
+        governed = list(smart_auth_settings.FHIR_BASE_URLS)
+        if smart and smart.allowed_audiences:
+            return [a for a in smart.allowed_audiences if a in governed] or governed[:1]
+        return governed[:1]
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        granted = set(smart_scopes.split(token.get("scope")))
+        if not granted & REFRESH_SCOPES:
+            token.pop("refresh_token", None)  # SMART: refresh tokens only with offline/online_access
+        result = super().save_bearer_token(token, request, *args, **kwargs)
+        context = getattr(request, "smart_context", None) or {}
+        for key, value in context.items():
+            if key not in ("fhirUser",) and value not in (None, ""):
+                token[key] = value
+        for contributor in smart_auth_settings.TOKEN_RESPONSE_CONTRIBUTORS:
+            token.update(contributor(request, token) or {})
+        return result
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        access_token = super()._create_access_token(expires, request, token, source_refresh_token)
+        identity = {}
+        if token.get("id_token"):
+            claims = jwt.decode(token["id_token"], options={"verify_signature": False})
+            identity = {k: claims[k] for k in ("iss", "sub", "fhirUser") if k in claims}
+        TokenContext.objects.create(
+            access_token=access_token,
+            context=getattr(request, "smart_context", None) or {},
+            identity=identity,
+            jti=getattr(request, "smart_jti", ""),
+        )
+        request.smart_access_token = access_token
+        return access_token
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+        refresh_token = super()._create_refresh_token(
+            request, refresh_token_code, access_token, previous_refresh_token
+        )
+        TokenContext.objects.filter(access_token=access_token).update(token_family=refresh_token.token_family)
+        request.smart_token_family = refresh_token.token_family
+        return refresh_token
+
+    # --- OpenID Connect ------------------------------------------------------------------------
+    def get_additional_claims(self, request):
+        claims = {}
+        reference = fhir_user(request.user)
+        if reference:
+            claims["fhirUser"] = reference
+        user = request.user
+        if user is not None:
+            name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+            claims["name"] = name or user.get_username()
+            claims["preferred_username"] = user.get_username()
+        return claims
+
+    def validate_silent_login(self, request):
+        return request.user is not None and request.user.is_authenticated
+
+    def validate_silent_authorization(self, request):
+        return True  # the authorization view decides whether consent is needed
+
+    def validate_user_match(self, id_token_hint, scopes, claims, request):
+        """``id_token_hint``: one of our id_tokens, for the signed-in user (OIDC Core §3.1.2.1)."""
+        if not id_token_hint:
+            return True
+        user = getattr(request, "user", None)
+        subject = verified_id_token_subject(id_token_hint, request)
+        return subject is not None and user is not None and subject == str(user.pk)
+
+    # --- revocation ----------------------------------------------------------------------------
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        result = super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        record("revoked", "revoke", client_id=getattr(request.client, "client_id", ""))
+        return result
+
+
+def verified_id_token_subject(id_token, request=None):
+    """``sub`` of an id_token we issued (signature and issuer checked, expiry ignored), or None."""
+    from oauth2_provider.settings import oauth2_settings
+    from jwcrypto.jwk import JWK
+
+    for pem in [oauth2_settings.OIDC_RSA_PRIVATE_KEY, *oauth2_settings.OIDC_RSA_PRIVATE_KEYS_INACTIVE]:
+        public = JWK.from_pem(pem.encode()).export_to_pem()
+        try:
+            claims = jwt.decode(
+                id_token,
+                public,
+                algorithms=["RS256"],
+                options={"verify_aud": False, "verify_exp": False},
+                issuer=issuer_for(request) if request is not None else None,
+            )
+        except jwt.PyJWTError:
+            continue
+        return str(claims.get("sub"))
+    return None

@@ -1,0 +1,44 @@
+"""``OAUTH2_PROVIDER`` settings that smart_auth needs, for a vendor's settings module.
+
+    OAUTH2_PROVIDER = oauth2_provider_settings(private_key_pem, issuer="https://ehr.example/o")
+"""
+
+
+def oauth2_provider_settings(private_key_pem, issuer, inactive_keys=(), **overrides):
+    settings = {
+        "OAUTH2_VALIDATOR_CLASS": "smart_auth.oauth2.validators.SmartOAuth2Validator",
+        "OAUTH2_SERVER_CLASS": "smart_auth.oauth2.server.SmartServer",
+        "SCOPES_BACKEND_CLASS": "smart_auth.oauth2.scopes_backend.SmartScopes",
+        "ACCESS_TOKEN_GENERATOR": "smart_auth.oauth2.tokens.generate_access_token",
+        # Refresh tokens stay opaque (oauthlib would otherwise reuse the access-token generator).
+        "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
+        "OIDC_ENABLED": True,
+        "OIDC_RSA_PRIVATE_KEY": private_key_pem,
+        "OIDC_RSA_PRIVATE_KEYS_INACTIVE": list(inactive_keys),
+        "OIDC_ISS_ENDPOINT": issuer,
+        "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+        "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "PKCE_REQUIRED": True,
+        "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+        "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+        "ID_TOKEN_EXPIRE_SECONDS": 3600,
+        "REFRESH_TOKEN_EXPIRE_SECONDS": 30 * 24 * 3600,
+        "ROTATE_REFRESH_TOKEN": True,
+        "REFRESH_TOKEN_REUSE_PROTECTION": True,
+        "REQUEST_APPROVAL_PROMPT": "force",
+        "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+        "ALLOW_LOCALHOST_LOOPBACK": False,
+        "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+        "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+        "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+        "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+        "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+        "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+        "SCOPES": {"introspection": "Introspect tokens"},
+    }
+    settings.update(overrides)
+    return settings

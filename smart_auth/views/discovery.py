@@ -1,0 +1,92 @@
+"""``{fhir-base}/.well-known/smart-configuration`` (SMART App Launch 2.2 "Conformance")."""
+from django.http import JsonResponse
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views import View
+from oauth2_provider.compat import login_not_required
+
+from ..conf import smart_auth_settings
+from ..hooks import issuer_for
+from ..oauth2.scopes_backend import ADVERTISED
+
+
+# Capability strings of SMART 2.2 that are true of this server (conformance.md).
+CAPABILITIES = [
+    "launch-ehr",
+    "launch-standalone",
+    "authorize-post",
+    "client-public",
+    "client-confidential-symmetric",
+    "client-confidential-asymmetric",
+    "sso-openid-connect",
+    "context-banner",
+    "context-style",
+    "context-ehr-patient",
+    "context-ehr-encounter",
+    "context-standalone-patient",
+    "permission-offline",
+    "permission-online",
+    "permission-patient",
+    "permission-user",
+    "permission-v1",
+    "permission-v2",
+]
+
+
+def smart_configuration(request):
+    issuer = issuer_for(request).rstrip("/")
+
+    def url(name):
+        return request.build_absolute_uri(reverse(name))
+
+    grant_types = ["authorization_code", "client_credentials", "refresh_token"]
+    if "token-exchange-openid" in smart_auth_settings.EXTRA_CAPABILITIES or (
+        "token-exchange-accesstoken" in smart_auth_settings.EXTRA_CAPABILITIES
+    ):
+        grant_types.append("urn:ietf:params:oauth:grant-type:token-exchange")
+    document = {
+        "issuer": issuer,
+        "jwks_uri": url("oauth2_provider:jwks-info"),
+        "authorization_endpoint": url("oauth2_provider:authorize"),
+        "token_endpoint": url("oauth2_provider:token"),
+        "introspection_endpoint": url("oauth2_provider:introspect"),
+        "revocation_endpoint": url("oauth2_provider:revoke-token"),
+        "userinfo_endpoint": url("oauth2_provider:user-info"),
+        "management_endpoint": url("oauth2_provider:authorized-token-list"),
+        "grant_types_supported": grant_types,
+        "response_types_supported": ["code"],
+        "token_endpoint_auth_methods_supported": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384", "RS256", "ES256"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ADVERTISED + ["launch-token"] * bool(
+            "launch-token" in smart_auth_settings.EXTRA_CAPABILITIES
+        ),
+        "code_challenge_methods_supported": ["S256"],
+        "capabilities": CAPABILITIES + list(smart_auth_settings.EXTRA_CAPABILITIES),
+    }
+    if smart_auth_settings.USER_ACCESS_BRAND_BUNDLE:
+        document["user_access_brand_bundle"] = smart_auth_settings.USER_ACCESS_BRAND_BUNDLE
+    if smart_auth_settings.ASSOCIATED_ENDPOINTS:
+        document["associated_endpoints"] = list(smart_auth_settings.ASSOCIATED_ENDPOINTS)
+    return document
+
+
+@method_decorator(login_not_required, name="dispatch")
+class SmartConfigurationView(View):
+    """JSON whatever the Accept header, open to any origin, every URL absolute."""
+
+    def get(self, request, *args, **kwargs):
+        response = JsonResponse(smart_configuration(request))
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Cache-Control"] = "public, max-age=300"
+        return response
+
+    def options(self, request, *args, **kwargs):
+        response = JsonResponse({})
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Allow-Headers"] = "Accept, Authorization"
+        return response

@@ -1,0 +1,158 @@
+"""Token, introspection, revocation and EHR-launch endpoints (subclasses of DOT's views)."""
+import base64
+import json
+from urllib.parse import unquote_plus
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from oauth2_provider.compat import login_not_required
+from oauth2_provider.models import get_application_model
+from oauth2_provider.views import IntrospectTokenView, RevokeTokenView, TokenView
+
+from ..audit import record
+from ..conf import smart_auth_settings
+from ..introspection import introspect
+from ..launch import create_launch, launch_url
+from ..resources import governed
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def _oauth_error(error, description, status=400):
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def _cors(response, request):
+    # The token and introspection endpoints take no cookies: any origin may call them (SMART
+    # requires CORS on the token endpoint for browser-based public clients).
+    if request.headers.get("Origin"):
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    return response
+
+
+def _client_id_of(request):
+    client_id = request.POST.get("client_id", "")
+    auth = request.headers.get("Authorization", "")
+    if not client_id and auth.startswith("Basic "):
+        try:
+            client_id = unquote_plus(base64.b64decode(auth[6:]).decode().split(":", 1)[0])
+        except (ValueError, UnicodeDecodeError):
+            client_id = ""
+    return client_id
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(login_not_required, name="dispatch")
+class SmartTokenView(TokenView):
+    def options(self, request, *args, **kwargs):
+        return _cors(JsonResponse({}), request)
+
+    def post(self, request, *args, **kwargs):
+        content_type = request.content_type or ""
+        if content_type != FORM:
+            return _cors(_oauth_error("invalid_request", f"The token request must be {FORM}"), request)
+        response = super().post(request, *args, **kwargs)
+        self._audit(request, response)
+        return _cors(response, request)
+
+    def _audit(self, request, response):
+        grant_type = request.POST.get("grant_type", "")
+        try:
+            body = json.loads(response.content or b"{}")
+        except ValueError:
+            body = {}
+        if response.status_code == 200:
+            record(
+                "issued",
+                grant_type or "token",
+                client_id=_client_id_of(request) or self._client_from_assertion(request),
+                patient=body.get("patient", ""),
+                scope=body.get("scope", ""),
+            )
+        else:
+            record(
+                "refused",
+                grant_type or "token",
+                client_id=_client_id_of(request) or self._client_from_assertion(request),
+                detail=f"{body.get('error', response.status_code)}: {body.get('error_description', '')}",
+            )
+
+    def _client_from_assertion(self, request):
+        from ..oauth2.client_auth import unverified_issuer
+
+        assertion = request.POST.get("client_assertion")
+        return (unverified_issuer(assertion) or "") if assertion else ""
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(login_not_required, name="dispatch")
+class SmartIntrospectTokenView(IntrospectTokenView):
+    """RFC 7662 with SMART's fields; callers authenticate by an ``introspection``-scoped bearer
+    token or as a client (secret or private_key_jwt)."""
+
+    def get(self, request, *args, **kwargs):
+        return _oauth_error("invalid_request", "Use POST for token introspection", status=405)
+
+    def post(self, request, *args, **kwargs):
+        token = request.POST.get("token")
+        if token is None:
+            return _oauth_error("invalid_request", "The token parameter is missing")
+        response = JsonResponse(introspect(token, request))
+        response["Cache-Control"] = "no-store"
+        return _cors(response, request)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(login_not_required, name="dispatch")
+class SmartRevokeTokenView(RevokeTokenView):
+    pass
+
+
+class LaunchView(LoginRequiredMixin, View):
+    """POST: the signed-in EHR user mints an EHR launch for an app and a patient they may see.
+
+    Returns ``{"launch": …, "launch_url": …, "iss": …}``. Session-authenticated and
+    CSRF-protected: the host EHR's own pages call it.
+    """
+
+    raise_exception = True
+
+    def post(self, request, *args, **kwargs):
+        data = request.POST
+        application = get_application_model().objects.filter(client_id=data.get("client_id", "")).first()
+        if application is None or not getattr(application, "smart", None) or not application.smart.launch_uri:
+            return _oauth_error("invalid_request", "Unknown client, or it has no launch URL")
+        patient = data.get("patient", "")
+        if patient:
+            allowed = {str(i) for i, _ in smart_auth_settings.PATIENT_CHOICES(request, request.user)}
+            if patient not in allowed:
+                return _oauth_error("access_denied", "You may not launch for that patient", status=403)
+        try:
+            fhir_context = json.loads(data.get("fhirContext") or "[]")
+        except ValueError:
+            return _oauth_error("invalid_request", "fhirContext must be a JSON array")
+        if not isinstance(fhir_context, list) or not all(isinstance(i, dict) for i in fhir_context):
+            return _oauth_error("invalid_request", "fhirContext must be a JSON array of objects")
+        launch = create_launch(
+            application,
+            user=request.user,
+            patient=patient,
+            encounter=data.get("encounter", ""),
+            fhir_context=fhir_context,
+            intent=data.get("intent", ""),
+            need_patient_banner=data.get("need_patient_banner", "true").lower() != "false",
+            smart_style_url=data.get("smart_style_url") or smart_auth_settings.SMART_STYLE_URL or "",
+            tenant=data.get("tenant", ""),
+        )
+        iss = data.get("iss") or next(iter(governed()), "")
+        record("launch", "launch", client_id=application.client_id, user=request.user.get_username(), patient=patient)
+        return JsonResponse({"launch": launch.handle, "launch_url": launch_url(launch, iss), "iss": iss}, status=201)
