@@ -1,4 +1,5 @@
 """URLs of the demo app."""
+
 from django.urls import include, path
 
 

@@ -1,4 +1,5 @@
 """URLs of the EHR and imaging deployments (the apps a role does not install are skipped)."""
+
 from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path

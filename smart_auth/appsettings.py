@@ -3,6 +3,7 @@
 Shared by the four apps: each declares its DEFAULTS and IMPORT_STRINGS and gets an object that
 reads ``settings.<NAME>`` on first access and reloads on ``setting_changed``.
 """
+
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string

@@ -1,4 +1,5 @@
 """Audit records of issuance, refusal and revocation (readable in the admin)."""
+
 import logging
 
 

@@ -1,4 +1,5 @@
 """System checks for smart_auth (ids ``smart_auth.E0xx`` / ``W0xx``, documented in docs/smart_auth.md)."""
+
 from django.core.checks import Error, Warning, register
 
 
@@ -19,7 +20,9 @@ def check_settings(app_configs, **kwargs):
     dot = getattr(settings, "OAUTH2_PROVIDER", {}) or {}
     for key, value in REQUIRED_DOT.items():
         configured = dot.get(key)
-        if configured is None or (isinstance(configured, str) and configured != value and not _is_subclass(configured, value)):
+        if configured is None or (
+            isinstance(configured, str) and configured != value and not _is_subclass(configured, value)
+        ):
             problems.append(
                 Error(
                     f"OAUTH2_PROVIDER[{key!r}] must be {value!r} (or a subclass).",
@@ -27,18 +30,25 @@ def check_settings(app_configs, **kwargs):
                 )
             )
     if not dot.get("OIDC_RSA_PRIVATE_KEY"):
-        problems.append(Error("OAUTH2_PROVIDER['OIDC_RSA_PRIVATE_KEY'] is required to sign tokens.", id="smart_auth.E002"))
+        problems.append(
+            Error("OAUTH2_PROVIDER['OIDC_RSA_PRIVATE_KEY'] is required to sign tokens.", id="smart_auth.E002")
+        )
     smart = getattr(settings, "SMART_AUTH", {}) or {}
     bases = smart.get("FHIR_BASE_URLS", [])
     if not bases:
-        problems.append(Error("SMART_AUTH['FHIR_BASE_URLS'] must list the FHIR base URLs you govern.", id="smart_auth.E003"))
+        problems.append(
+            Error(
+                "SMART_AUTH['FHIR_BASE_URLS'] must list the FHIR base URLs you govern.", id="smart_auth.E003"
+            )
+        )
     for base in bases:
         if not is_valid_resource_uri(base):
             problems.append(Error(f"FHIR base URL {base!r} is not an absolute URI.", id="smart_auth.E004"))
     if not dot.get("COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS"):
         problems.append(
             Warning(
-                "RFC 9207 iss is off: set OAUTH2_PROVIDER['COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS'] = True.",
+                "RFC 9207 iss is off: set "
+                "OAUTH2_PROVIDER['COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS'] = True.",
                 id="smart_auth.W001",
             )
         )

@@ -1,4 +1,5 @@
 """``SMART_AUTH`` settings. Every key is documented in docs/smart_auth.md."""
+
 from .appsettings import AppSettings
 
 

@@ -3,6 +3,7 @@
 Kept outside ``admin.py``: importing DOT's admin from there is circular when smart_auth precedes
 oauth2_provider in INSTALLED_APPS.
 """
+
 from django.contrib import admin, messages
 from oauth2_provider.admin import ApplicationAdmin
 

@@ -1,4 +1,5 @@
 """Default implementations of the hooks a vendor replaces through ``SMART_AUTH`` settings."""
+
 from django.apps import apps
 from oauth2_provider.settings import oauth2_settings
 

@@ -1,4 +1,5 @@
 """SMART token introspection (RFC 7662 + SMART 2.2 "Token Introspection")."""
+
 import calendar
 import hashlib
 
@@ -45,7 +46,9 @@ def introspect(token_value, request=None):
         "iat": int(calendar.timegm(token.created.utctimetuple())),
         "token_type": "Bearer",
         "iss": issuer_for(request) if request is not None else identity.get("iss"),
-        "sub": str(token.user.pk) if token.user else (token.application.client_id if token.application else None),
+        "sub": str(token.user.pk)
+        if token.user
+        else (token.application.client_id if token.application else None),
     }
     if token.user:
         data["username"] = token.user.get_username()

@@ -5,6 +5,7 @@ the client's Cache-Control, never longer") and for trusted remote issuers' keys.
 not in the cached set triggers one refetch, rate-limited, so that key rotation works without
 letting unknown ``kid``s hammer the remote server.
 """
+
 import re
 import threading
 import time
@@ -23,8 +24,9 @@ _MIN_REFETCH_INTERVAL = 5.0
 
 
 class JWKSCache:
-    def __init__(self, timeout=5.0, max_cache_seconds=3600):
+    def __init__(self, timeout=5.0, max_cache_seconds=3600, min_refetch_interval=_MIN_REFETCH_INTERVAL):
         self.timeout = timeout
+        self.min_refetch_interval = min_refetch_interval
         self.max_cache_seconds = max_cache_seconds
         self._entries = {}  # url -> (expires_at, fetched_at, jwks dict)
         self._lock = threading.Lock()
@@ -42,7 +44,7 @@ class JWKSCache:
             expires_at, fetched_at, jwks = entry
             fresh = now < expires_at
             kid_known = kid is None or any(k.get("kid") == kid for k in jwks.get("keys", []))
-            if fresh and (kid_known or now - fetched_at < _MIN_REFETCH_INTERVAL):
+            if fresh and (kid_known or now - fetched_at < self.min_refetch_interval):
                 return jwks
         return self._fetch(url)
 

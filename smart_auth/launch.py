@@ -1,4 +1,5 @@
 """The EHR-launch API: mint a launch handle and the app's launch URL (SMART 2.2 "EHR launch")."""
+
 from urllib.parse import urlencode
 
 from .models import LaunchContext

@@ -5,6 +5,7 @@ handle; GrantContext and TokenContext carry the launch context from the authoriz
 tokens it yields; UsedAssertion remembers private_key_jwt `jti`s; AuditEvent records every
 issuance, refusal and revocation.
 """
+
 import secrets
 from datetime import timedelta
 
@@ -49,10 +50,13 @@ class SmartClient(models.Model):
     jwks = models.JSONField(null=True, blank=True, help_text=_("Inline JWK Set (discouraged)."))
     jwks_uri = models.URLField(max_length=500, blank=True, help_text=_("JWK Set URL (preferred)."))
     allowed_scopes = models.TextField(
-        blank=True, help_text=_("Space-separated SMART scopes this client may be granted (wildcards allowed).")
+        blank=True,
+        help_text=_("Space-separated SMART scopes this client may be granted (wildcards allowed)."),
     )
     allowed_audiences = models.JSONField(
-        default=list, blank=True, help_text=_("FHIR base URLs this client may ask for; empty: every governed one.")
+        default=list,
+        blank=True,
+        help_text=_("FHIR base URLs this client may ask for; empty: every governed one."),
     )
     enabled = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -174,6 +178,9 @@ class GrantContext(models.Model):
     grant = models.OneToOneField(oauth2_settings.GRANT_MODEL, on_delete=models.CASCADE, related_name="smart")
     context = models.JSONField(default=dict, blank=True)
 
+    def __str__(self):
+        return f"context of grant {self.grant_id}"
+
 
 class TokenContext(models.Model):
     """Launch context and identity claims of one access token (for introspection and refresh)."""
@@ -188,6 +195,9 @@ class TokenContext(models.Model):
     identity = models.JSONField(default=dict, blank=True)
     jti = models.CharField(max_length=64, db_index=True, blank=True)
 
+    def __str__(self):
+        return f"context of token {self.access_token_id}"
+
 
 class UsedAssertion(models.Model):
     """A private_key_jwt ``jti`` seen for an issuer, kept until the assertion expires."""
@@ -199,6 +209,9 @@ class UsedAssertion(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["issuer", "jti"], name="smart_auth_unique_jti")]
 
+    def __str__(self):
+        return f"{self.issuer} jti {self.jti}"
+
 
 class AuditEvent(models.Model):
     """One security-relevant outcome of the authorization server."""
@@ -207,7 +220,12 @@ class AuditEvent(models.Model):
     REFUSED = "refused"
     REVOKED = "revoked"
     LAUNCH = "launch"
-    OUTCOMES = [(ISSUED, _("issued")), (REFUSED, _("refused")), (REVOKED, _("revoked")), (LAUNCH, _("launch"))]
+    OUTCOMES = [
+        (ISSUED, _("issued")),
+        (REFUSED, _("refused")),
+        (REVOKED, _("revoked")),
+        (LAUNCH, _("launch")),
+    ]
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     outcome = models.CharField(max_length=16, choices=OUTCOMES)
@@ -235,3 +253,6 @@ class RedeemedCode(models.Model):
     )
     token_family = models.UUIDField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"redeemed code {self.code_checksum[:8]}…"

@@ -2,6 +2,7 @@
 
 Mount under ``/o/``: ``path("o/", include("smart_auth.oauth2_urls"))``.
 """
+
 from django.urls import path
 from oauth2_provider import urls as dot_urls
 from oauth2_provider import views as dot_views

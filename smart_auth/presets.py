@@ -1,6 +1,6 @@
 """``OAUTH2_PROVIDER`` settings that smart_auth needs, for a vendor's settings module.
 
-    OAUTH2_PROVIDER = oauth2_provider_settings(private_key_pem, issuer="https://ehr.example/o")
+OAUTH2_PROVIDER = oauth2_provider_settings(private_key_pem, issuer="https://ehr.example/o")
 """
 
 
@@ -39,6 +39,8 @@ def oauth2_provider_settings(private_key_pem, issuer, inactive_keys=(), **overri
         "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
         "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
         "SCOPES": {"introspection": "Introspect tokens"},
+        "APPLICATION_ADMIN_CLASS": "smart_auth.dot_admin.SmartApplicationAdmin",
+        "RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR": "smart_auth.oauth2.validators.validate_token_audience",
     }
     settings.update(overrides)
     return settings

@@ -1,4 +1,5 @@
 """Client registration from RFC 7591 metadata (used by the management command and the admin)."""
+
 import json
 import secrets
 

@@ -1,4 +1,5 @@
 """The resource servers (FHIR bases) this authorization server governs: `aud` and RFC 8707 `resource`."""
+
 from urllib.parse import urlsplit
 
 from .conf import smart_auth_settings
@@ -45,7 +46,9 @@ def governed_audience(aud_values, resource_values, application):
             raise AudienceError("invalid_target", f"{value!r} is not an absolute URI without a fragment")
         base = known.get(normalize(value))
         if base is None:
-            raise AudienceError("invalid_target", f"{value} is not a FHIR server this authorization server governs")
+            raise AudienceError(
+                "invalid_target", f"{value} is not a FHIR server this authorization server governs"
+            )
         if allowed and base not in allowed:
             raise AudienceError("invalid_target", f"This client may not ask for {value}")
         if base not in audience:

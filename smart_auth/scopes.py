@@ -7,6 +7,7 @@ Context": v1 ``.read``/``.write``/``.*``, v2 ``.cruds`` ordered subsets, granula
 the OpenID Connect and refresh-token scopes. FHIRcast scopes (``fhircast/<Event>.read|write`` and
 the older bare ``fhircast``) are recognised so that one grammar validates every request.
 """
+
 from __future__ import annotations
 
 import re

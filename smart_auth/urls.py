@@ -1,4 +1,5 @@
 """URL patterns to mount at a FHIR base: ``path("fhir/", include("smart_auth.urls"))``."""
+
 from django.urls import path
 
 from .views import SmartConfigurationView

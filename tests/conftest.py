@@ -1,4 +1,5 @@
 """Shared fixtures: users, registered SMART clients with real keys, and an OAuth flow driver."""
+
 import base64
 import hashlib
 import secrets
@@ -50,7 +51,13 @@ class ClientKey:
 
     def assertion(self, client_id, aud=TOKEN_URL, headers=None, **claims):
         now = int(time.time())
-        body = {"iss": client_id, "sub": client_id, "aud": aud, "exp": now + 240, "jti": secrets.token_hex(32)}
+        body = {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": aud,
+            "exp": now + 240,
+            "jti": secrets.token_hex(32),
+        }
         body.update(claims)
         body = {k: v for k, v in body.items() if v is not None}
         head = {"kid": self.kid, "typ": "JWT"}
@@ -68,7 +75,9 @@ def pkce_pair():
 @pytest.fixture
 def users(db):
     User = get_user_model()
-    clinician = User.objects.create_user("clinician", password="clinician", first_name="Casey", last_name="Clinic")
+    clinician = User.objects.create_user(
+        "clinician", password="clinician", first_name="Casey", last_name="Clinic"
+    )
     patient_user = User.objects.create_user("patient", password="patient")
     other = User.objects.create_user("other", password="other")
     SmartUser.objects.create(user=clinician, fhir_user="Practitioner/prac-1")
@@ -248,3 +257,52 @@ def flow(client, public_client):
 
 def token_post(client, data, **headers):
     return client.post("/o/token/", urlencode(data, doseq=True), content_type=FORM, **headers)
+
+
+class JWKSServer:
+    """A real HTTP server on 127.0.0.1 publishing a JWK Set (an app's or a remote issuer's)."""
+
+    def __init__(self):
+        import http.server
+        import json
+        import threading
+
+        owner = self
+        self.jwks = {"keys": []}
+        self.cache_control = "max-age=300"
+        self.hits = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802  (http.server API)
+                owner.hits += 1
+                body = json.dumps(owner.jwks).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", owner.cache_control)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def jwks_server():
+    from smart_auth.oauth2 import client_auth
+
+    client_auth.jwks_cache().clear()
+    server = JWKSServer()
+    yield server
+    server.close()
+    client_auth.jwks_cache().clear()
+    client_auth.jwks_cache().min_refetch_interval = 5.0

@@ -1,4 +1,5 @@
 """The demo app: a confidential server-side SMART client (no authorization server of its own)."""
+
 from .base import *  # noqa: F403
 from .base import APP_URL, EHR_URL, IMAGING_URL, role_settings, secret_key
 

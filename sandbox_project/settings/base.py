@@ -5,6 +5,7 @@ SANDBOX_APP_URL (where the deployments are served), DATABASE_URL (PostgreSQL ins
 each role gets its own database, ``<name>_<role>``), REDIS_URL (channels_redis instead of the
 in-memory channel layer).
 """
+
 import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -35,7 +36,11 @@ def database_for(role, role_dir):
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(role_dir / "db.sqlite3"),
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
         }
     import dj_database_url
 
@@ -90,7 +95,13 @@ def channel_layers():
 
 
 DEBUG = os.environ.get("SANDBOX_DEBUG", "1") == "1"
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver", *os.environ.get("SANDBOX_ALLOWED_HOSTS", "").split()]
+ALLOWED_HOSTS = [
+    "127.0.0.1",
+    "localhost",
+    "[::1]",
+    "testserver",
+    *os.environ.get("SANDBOX_ALLOWED_HOSTS", "").split(),
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,4 +1,5 @@
 """The EHR deployment: smart_auth, smart_fhir and fhircast_hub."""
+
 from smart_auth.presets import oauth2_provider_settings
 
 from .base import *  # noqa: F403

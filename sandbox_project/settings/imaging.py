@@ -1,4 +1,5 @@
 """The imaging deployment: smart_auth, smart_fhir and imaging_consent."""
+
 from smart_auth.presets import oauth2_provider_settings
 
 from .base import *  # noqa: F403

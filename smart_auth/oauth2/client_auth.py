@@ -7,6 +7,7 @@ DOT's unreleased master, without SMART's `jku` and `typ` rules). SMART App Launc
 `aud` = token URL, `exp` at most five minutes ahead, `jti` never replayed; exactly one key matches.
 Every failure is `invalid_client`.
 """
+
 import random
 from datetime import UTC, datetime
 

@@ -1,4 +1,5 @@
 """DOT ``SCOPES_BACKEND_CLASS`` for the SMART grammar (DOT's default is a fixed list)."""
+
 from oauth2_provider.scopes import BaseScopes
 
 from .. import scopes as smart_scopes

@@ -3,6 +3,7 @@
 Registers the post-token step that fixes the token's audience and lifetime, caps backend-services
 token lifetimes at SMART's 300 s, and adds the RFC 8693 token-exchange grant.
 """
+
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.openid import Server
 
@@ -16,10 +17,14 @@ class SmartServer(Server):
     def __init__(self, request_validator, token_expires_in=None, *args, **kwargs):
         self._access_expires_in = token_expires_in
         super().__init__(request_validator, self._expires_in, *args, **kwargs)
+        # SMART is the authorization code flow only: any other response_type falls to the code
+        # grant, which answers unsupported_response_type.
+        self._response_types = {"code": self.auth_grant_choice}
+        # Our access tokens are JWTs: oauthlib would otherwise route any three-part bearer token
+        # to its id_token-as-bearer ("JWT") token type instead of the access-token lookup.
+        self._tokens = {"Bearer": self.bearer}
         for grant in (self.auth_grant, self.openid_connect_auth, self.refresh_grant, self.credentials_grant):
             grant.custom_validators.post_token.append(request_validator.prepare_token)
-        # Every refresh request needs its client found through the refresh token: public
-        # clients send no client_id (SMART "Refresh access token").
         token_exchange = self._token_exchange_grant(request_validator)
         if token_exchange is not None:
             token_exchange.custom_validators.post_token.append(request_validator.prepare_token)

@@ -5,6 +5,7 @@ the JWT lets a resource server check signature, issuer, audience and expiry with
 Signed with DOT's active OIDC key (RS256, ``kid`` = its JWK thumbprint); keys listed in
 ``OIDC_RSA_PRIVATE_KEYS_INACTIVE`` stay in the JWKS so tokens in flight survive a rotation.
 """
+
 import functools
 import secrets
 import time

@@ -1,4 +1,5 @@
 """SmartOAuth2Validator: DOT's validator taught SMART App Launch 2.2 (``OAUTH2_VALIDATOR_CLASS``)."""
+
 import hashlib
 import logging
 
@@ -51,12 +52,18 @@ class SmartOAuth2Validator(OAuth2Validator):
         return application
 
     def _has_assertion(self, request):
-        return bool(getattr(request, "client_assertion", None) or getattr(request, "client_assertion_type", None))
+        return bool(
+            getattr(request, "client_assertion", None) or getattr(request, "client_assertion_type", None)
+        )
 
     def client_authentication_required(self, request, *args, **kwargs):
         if self._has_assertion(request):
             return True
-        if not request.client_id and request.grant_type == "refresh_token" and not self._extract_basic_auth(request):
+        if (
+            not request.client_id
+            and request.grant_type == "refresh_token"
+            and not self._extract_basic_auth(request)
+        ):
             # SMART's refresh request carries no client_id for public clients: find the client
             # through the refresh token itself.
             application = self._application_of_refresh_token(request.refresh_token)
@@ -172,7 +179,9 @@ class SmartOAuth2Validator(OAuth2Validator):
         """Refresh may narrow a scope (e.g. add a category constraint), never widen it."""
         original = smart_scopes.parse_scopes(self.get_original_scopes(refresh_token, request))
         try:
-            return all(smart_scopes.is_narrowing(s, original) for s in smart_scopes.parse_scopes(request_scopes))
+            return all(
+                smart_scopes.is_narrowing(s, original) for s in smart_scopes.parse_scopes(request_scopes)
+            )
         except smart_scopes.ScopeError:
             return False
 
@@ -182,7 +191,9 @@ class SmartOAuth2Validator(OAuth2Validator):
     # --- authorization codes -------------------------------------------------------------------
     def _create_authorization_code(self, request, code, expires=None):
         if request.code_challenge_method != "S256":
-            raise errors.InvalidRequestError(description="PKCE code_challenge_method must be S256", request=request)
+            raise errors.InvalidRequestError(
+                description="PKCE code_challenge_method must be S256", request=request
+            )
         grant = super()._create_authorization_code(request, code, expires)
         handle = getattr(request, "smart_launch", None)
         if handle:
@@ -190,16 +201,15 @@ class SmartOAuth2Validator(OAuth2Validator):
                 handle=handle, application=request.client, used__isnull=True, expires__gt=timezone.now()
             ).update(used=timezone.now())
             if not used:
-                raise errors.InvalidRequestError(description="The launch has expired or was used", request=request)
+                raise errors.InvalidRequestError(
+                    description="The launch has expired or was used", request=request
+                )
         GrantContext.objects.create(grant=grant, context=getattr(request, "smart_context", None) or {})
         return grant
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         grant = (
-            self._grant_model()
-            .objects.select_related("smart")
-            .filter(code=code, application=client)
-            .first()
+            self._grant_model().objects.select_related("smart").filter(code=code, application=client).first()
         )
         if grant is None:
             self._revoke_replayed_code(code, request)
@@ -227,7 +237,12 @@ class SmartOAuth2Validator(OAuth2Validator):
                 token = get_access_token_model().objects.filter(pk=redeemed.access_token_id).first()
                 if token:
                     token.revoke()
-        record("refused", "token", client_id=request.client_id, detail="authorization code replayed: tokens revoked")
+        record(
+            "refused",
+            "token",
+            client_id=request.client_id,
+            detail="authorization code replayed: tokens revoked",
+        )
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
         super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
@@ -317,19 +332,16 @@ class SmartOAuth2Validator(OAuth2Validator):
             claims["preferred_username"] = user.get_username()
         return claims
 
+    # prompt=none and id_token_hint are decided by SmartAuthorizationView, which knows the
+    # browser session (oauthlib validates before any user is attached to its request).
     def validate_silent_login(self, request):
-        return request.user is not None and request.user.is_authenticated
+        return True
 
     def validate_silent_authorization(self, request):
-        return True  # the authorization view decides whether consent is needed
+        return True
 
     def validate_user_match(self, id_token_hint, scopes, claims, request):
-        """``id_token_hint``: one of our id_tokens, for the signed-in user (OIDC Core §3.1.2.1)."""
-        if not id_token_hint:
-            return True
-        user = getattr(request, "user", None)
-        subject = verified_id_token_subject(id_token_hint, request)
-        return subject is not None and user is not None and subject == str(user.pk)
+        return True
 
     # --- revocation ----------------------------------------------------------------------------
     def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
@@ -340,8 +352,8 @@ class SmartOAuth2Validator(OAuth2Validator):
 
 def verified_id_token_subject(id_token, request=None):
     """``sub`` of an id_token we issued (signature and issuer checked, expiry ignored), or None."""
-    from oauth2_provider.settings import oauth2_settings
     from jwcrypto.jwk import JWK
+    from oauth2_provider.settings import oauth2_settings
 
     for pem in [oauth2_settings.OIDC_RSA_PRIVATE_KEY, *oauth2_settings.OIDC_RSA_PRIVATE_KEYS_INACTIVE]:
         public = JWK.from_pem(pem.encode()).export_to_pem()
@@ -357,3 +369,16 @@ def verified_id_token_subject(id_token, request=None):
             continue
         return str(claims.get("sub"))
     return None
+
+
+def validate_token_audience(request_uri, audiences):
+    """DOT ``RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR``: a token may call the resource servers in
+    its audience (RFC 8707 prefix match) and this authorization server's own endpoints
+    (introspection, userinfo), which its scopes, not its audience, protect."""
+    from oauth2_provider.oauth2_validators import validate_resource_as_url_prefix
+    from oauth2_provider.settings import oauth2_settings
+
+    issuer = (oauth2_settings.OIDC_ISS_ENDPOINT or "").rstrip("/")
+    if issuer and validate_resource_as_url_prefix(request_uri, [issuer]):
+        return True
+    return validate_resource_as_url_prefix(request_uri, audiences)

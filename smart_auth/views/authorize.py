@@ -6,6 +6,7 @@ each pending authorization server-side (in the session, under a random key) and 
 picker forms carry only that key and the user's choices. oauthlib still validates the client,
 redirect URI, PKCE and scopes, at the request and again when the code is created.
 """
+
 import secrets
 from urllib.parse import urlencode
 
@@ -69,7 +70,7 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             params = request.session.pop(STASHED_POST + stash, None)
             if params is None:
                 return self._error_page(400, "invalid_request", "This authorization request has expired.")
-            return self.authorize(request, params)
+            return self.authorize(request, [tuple(pair) for pair in params])
         return self.authorize(request, list(_pairs(request.GET)))
 
     def post(self, request, *args, **kwargs):
@@ -85,15 +86,16 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             scopes, credentials = self._validate(params)
         except FatalClientError as error:
             record("refused", "authorize", detail=str(error.oauthlib_error.description))
-            return self._error_page(error.oauthlib_error.status_code, error.oauthlib_error.error,
-                                    error.oauthlib_error.description)
+            return self._error_page(
+                error.oauthlib_error.status_code, error.oauthlib_error.error, error.oauthlib_error.description
+            )
         except OAuthToolkitError as error:
             return self._redirect_error_from(error, credentials_client=_value(params, "client_id"))
 
         state = credentials.get("state")
         redirect_uri = credentials["redirect_uri"]
         application = credentials["request"].client
-        prompt = set((credentials.get("prompt") or _value(params, "prompt") or "").split())
+        prompt = set((_value(params, "prompt") or "").split())
         try:
             pending = self._build_pending(request, params, scopes, credentials, application)
         except AudienceError as exc:
@@ -101,7 +103,9 @@ class SmartAuthorizationView(OAuthLibMixin, View):
 
         if not request.user.is_authenticated:
             if "none" in prompt:
-                return self._redirect_error(application, redirect_uri, "login_required", "No user is signed in", state)
+                return self._redirect_error(
+                    application, redirect_uri, "login_required", "No user is signed in", state
+                )
             return self._to_login(request, params)
         if "login" in prompt and not request.session.pop("smart_auth:fresh_login", False):
             logout(request)
@@ -120,7 +124,9 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             if needs_interaction:
                 return self._fail_pending(request, key, "interaction_required", "A patient must be chosen")
             if not self._pre_authorized(application):
-                return self._fail_pending(request, key, "consent_required", "The user has not approved this app")
+                return self._fail_pending(
+                    request, key, "consent_required", "The user has not approved this app"
+                )
         if not needs_interaction and self._pre_authorized(application):
             return self._issue(request, key, pending["scopes"])
         return self._next_step(request, key)
@@ -177,7 +183,11 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             raise AuthorizationError("login_required", "The signed-in user does not match id_token_hint")
         reference = fhir_user(request.user)
         kind, _, ident = (reference or "").partition("/")
-        if kind == "Patient" and "launch/patient" in pending["scopes"] and "patient" not in pending["context"]:
+        if (
+            kind == "Patient"
+            and "launch/patient" in pending["scopes"]
+            and "patient" not in pending["context"]
+        ):
             pending["context"]["patient"] = ident  # a patient launching for themself
         if reference:
             pending["context"]["fhirUser"] = reference
@@ -201,14 +211,18 @@ class SmartAuthorizationView(OAuthLibMixin, View):
                 self.picker_template,
                 {"pending": key, "application": application, "choices": choices, "kind": "patient"},
             )
-        return render(request, self.get_template_name(), self.consent_context(request, key, pending, application))
+        return render(
+            request, self.get_template_name(), self.consent_context(request, key, pending, application)
+        )
 
     def consent_context(self, request, key, pending, application):
         requested = smart_scopes.parse_scopes(pending["scopes"])
         items = []
         for scope in requested:
             subs = (
-                smart_scopes.category_subscopes(scope) if isinstance(scope, smart_scopes.ResourceScope) else []
+                smart_scopes.category_subscopes(scope)
+                if isinstance(scope, smart_scopes.ResourceScope)
+                else []
             )
             items.append(
                 {
@@ -234,7 +248,9 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         if request.POST.get("action") == "deny":
             return self._fail_pending(request, key, "access_denied", "The user denied the request")
         if "patient" in request.POST and self._needs_picker(request, pending) == "patient":
-            allowed = {str(ident) for ident, _label in smart_auth_settings.PATIENT_CHOICES(request, request.user)}
+            allowed = {
+                str(ident) for ident, _label in smart_auth_settings.PATIENT_CHOICES(request, request.user)
+            }
             patient = request.POST["patient"]
             if patient not in allowed:
                 return self._error_page(400, "invalid_request", "That patient cannot be chosen.")
@@ -298,7 +314,12 @@ class SmartAuthorizationView(OAuthLibMixin, View):
 
     def _redirect_error(self, application, redirect_uri, error, description, state):
         """An RFC 6749 §4.1.2.1 error redirect, with RFC 9207 ``iss``."""
-        record("refused", "authorize", client_id=getattr(application, "client_id", ""), detail=f"{error}: {description}")
+        record(
+            "refused",
+            "authorize",
+            client_id=getattr(application, "client_id", ""),
+            detail=f"{error}: {description}",
+        )
         query = {"error": error, "error_description": description}
         if state:
             query["state"] = state
@@ -312,7 +333,9 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         if application is None and credentials_client:
             application = get_application_model().objects.filter(client_id=credentials_client).first()
         if not oauthlib_error.redirect_uri:
-            return self._error_page(oauthlib_error.status_code, oauthlib_error.error, oauthlib_error.description)
+            return self._error_page(
+                oauthlib_error.status_code, oauthlib_error.error, oauthlib_error.description
+            )
         return self._redirect_error(
             application,
             oauthlib_error.redirect_uri,
@@ -365,4 +388,3 @@ def _value(params, name):
         if key == name:
             return value
     return None
-

@@ -1,4 +1,5 @@
 """``{fhir-base}/.well-known/smart-configuration`` (SMART App Launch 2.2 "Conformance")."""
+
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -62,9 +63,8 @@ def smart_configuration(request):
         ],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384", "RS256", "ES256"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ADVERTISED + ["launch-token"] * bool(
-            "launch-token" in smart_auth_settings.EXTRA_CAPABILITIES
-        ),
+        "scopes_supported": ADVERTISED
+        + ["launch-token"] * bool("launch-token" in smart_auth_settings.EXTRA_CAPABILITIES),
         "code_challenge_methods_supported": ["S256"],
         "capabilities": CAPABILITIES + list(smart_auth_settings.EXTRA_CAPABILITIES),
     }

@@ -1,4 +1,5 @@
 """Token, introspection, revocation and EHR-launch endpoints (subclasses of DOT's views)."""
+
 import base64
 import json
 from urllib.parse import unquote_plus
@@ -154,5 +155,13 @@ class LaunchView(LoginRequiredMixin, View):
             tenant=data.get("tenant", ""),
         )
         iss = data.get("iss") or next(iter(governed()), "")
-        record("launch", "launch", client_id=application.client_id, user=request.user.get_username(), patient=patient)
-        return JsonResponse({"launch": launch.handle, "launch_url": launch_url(launch, iss), "iss": iss}, status=201)
+        record(
+            "launch",
+            "launch",
+            client_id=application.client_id,
+            user=request.user.get_username(),
+            patient=patient,
+        )
+        return JsonResponse(
+            {"launch": launch.handle, "launch_url": launch_url(launch, iss), "iss": iss}, status=201
+        )

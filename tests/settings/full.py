@@ -3,6 +3,7 @@
 DATABASE_URL selects PostgreSQL (pytest-django makes test_<name>); REDIS_URL selects the
 channels_redis layer. Defaults: SQLite in memory and the in-memory channel layer.
 """
+
 import os
 
 from smart_auth.presets import oauth2_provider_settings
@@ -59,7 +60,10 @@ else:
 
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [os.environ["REDIS_URL"]]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+        }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -78,6 +82,7 @@ OAUTH2_PROVIDER = oauth2_provider_settings(
 SMART_AUTH = {
     "FHIR_BASE_URLS": [f"{BASE_URL}/fhir", "http://imaging.test/fhir"],
     "SMART_STYLE_URL": f"{BASE_URL}/static/smart_auth/smart-style.json",
+    "PATIENT_CHOICES": "tests.hooks.patient_choices",
 }
 
 # DOT's swappable model settings, spelled out so Django's migration tooling can resolve them.

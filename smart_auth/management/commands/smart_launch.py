@@ -23,6 +23,8 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=options["user"]).first()
         if user is None:
             raise CommandError(f"No user {options['user']!r}")
-        launch = create_launch(application, user=user, patient=options["patient"], encounter=options["encounter"])
+        launch = create_launch(
+            application, user=user, patient=options["patient"], encounter=options["encounter"]
+        )
         iss = options["iss"] or next(iter(governed()), "")
         self.stdout.write(launch_url(launch, iss))

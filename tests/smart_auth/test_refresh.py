@@ -1,0 +1,89 @@
+"""Refresh (SMART 2.2 "Refresh access token"; checklist b.6, X9)."""
+
+import pytest
+from oauth2_provider.models import AccessToken
+
+from tests.conftest import Flow, token_post
+
+
+pytestmark = pytest.mark.django_db
+SCOPE = "launch/patient openid fhirUser patient/*.rs offline_access"
+
+
+def refresh(client, token, **extra):
+    return token_post(client, {"grant_type": "refresh_token", "refresh_token": token, **extra})
+
+
+def test_public_client_refreshes_without_client_id(flow, users):
+    """R1–R3, R9: SMART's refresh request has no client_id for public clients."""
+    first = flow.run(SCOPE, users["patient"]).json()
+    response = refresh(flow.client, first["refresh_token"])
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["access_token"] != first["access_token"]
+    assert body["scope"] == first["scope"]
+    assert body["patient"] == "pat-1"  # launch context survives refresh
+    assert "no-store" in response["Cache-Control"] and "no-cache" in response["Pragma"]
+
+
+def test_rotation_and_reuse_detection(flow, users):
+    """R6 / RFC 9700 §4.14: rotated refresh tokens; reusing an old one revokes the family."""
+    first = flow.run(SCOPE, users["patient"]).json()
+    second = refresh(flow.client, first["refresh_token"]).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert refresh(flow.client, first["refresh_token"]).status_code == 400
+    assert refresh(flow.client, second["refresh_token"]).status_code == 400  # family revoked
+
+
+def test_refresh_may_narrow_but_never_widen(flow, users):
+    """R4: no new scopes on refresh; narrowing (even to a category) is allowed."""
+    first = flow.run(SCOPE, users["patient"]).json()
+    wider = refresh(flow.client, first["refresh_token"], scope=SCOPE + " user/*.rs")
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    narrow = refresh(
+        flow.client,
+        first["refresh_token"],
+        scope="patient/Observation.rs?category=http://x|lab offline_access",
+    )
+    assert narrow.status_code == 200, narrow.content
+    assert narrow.json()["scope"] == "patient/Observation.rs?category=http://x|lab offline_access"
+
+
+def test_refresh_with_random_token_is_refused(flow):
+    """R8."""
+    response = refresh(
+        flow.client, "5f3a0b6e-1111-4e2b-9c61-000000000000", client_id=flow.application.client_id
+    )
+    assert response.status_code in (400, 401)
+
+
+def test_refresh_token_cannot_be_used_by_another_client(client, users, public_client, symmetric_client):
+    """X9."""
+    first = Flow(client, public_client).run(SCOPE, users["patient"]).json()
+    response = refresh(
+        client,
+        first["refresh_token"],
+        client_id=symmetric_client.client_id,
+        client_secret=symmetric_client.plain_secret,
+    )
+    assert response.status_code in (400, 401)
+    assert AccessToken.objects.count() == 1
+
+
+def test_refresh_cannot_widen_the_audience(flow, users):
+    """RFC 8707 §2.2: a refresh may narrow the resource, never add one."""
+    first = flow.run(SCOPE, users["patient"]).json()
+    response = refresh(flow.client, first["refresh_token"], resource="http://imaging.test/fhir")
+    assert response.status_code == 400 and response.json()["error"] == "invalid_target"
+
+
+def test_confidential_client_must_authenticate_to_refresh(client, users, symmetric_client):
+    first = Flow(client, symmetric_client).run(SCOPE, users["patient"], auth="basic").json()
+    assert refresh(client, first["refresh_token"]).status_code == 401
+    ok = refresh(
+        client,
+        first["refresh_token"],
+        client_id=symmetric_client.client_id,
+        client_secret=symmetric_client.plain_secret,
+    )
+    assert ok.status_code == 200
