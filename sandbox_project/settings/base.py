@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "rest_framework",
     "smart_auth",
+    "sandbox_project",
 ]
 
 MIDDLEWARE = [
