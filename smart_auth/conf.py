@@ -27,10 +27,24 @@ DEFAULTS = {
     "ASSOCIATED_ENDPOINTS": [],
     "SMART_STYLE_URL": None,
     "USER_ACCESS_BRAND_BUNDLE": None,
+    # Multi-server: launch-tokens issued here (scope launch-token) expire after this many seconds.
+    "LAUNCH_TOKEN_EXPIRE_SECONDS": 300,
+    # Other authorization servers (EHRs) whose launch-tokens, id_tokens and access tokens this
+    # server accepts: list of dicts, see smart_auth.federation.TrustedEHR.
+    "TRUSTED_EHRS": [],
+    # Hooks for patient identity across servers.
+    "PATIENT_MATCHER": "smart_auth.federation.match_patient",
+    "PATIENT_RESOLVER": "smart_auth.multi.resolve_patient",
     # Consent screen template.
     "AUTHORIZE_TEMPLATE": "smart_auth/authorize.html",
 }
 
-IMPORT_STRINGS = ("PATIENT_CHOICES", "FHIR_USER", "TOKEN_RESPONSE_CONTRIBUTORS")
+IMPORT_STRINGS = (
+    "PATIENT_CHOICES",
+    "FHIR_USER",
+    "TOKEN_RESPONSE_CONTRIBUTORS",
+    "PATIENT_MATCHER",
+    "PATIENT_RESOLVER",
+)
 
 smart_auth_settings = AppSettings("SMART_AUTH", DEFAULTS, IMPORT_STRINGS)

@@ -26,6 +26,12 @@ def introspect(token_value, request=None):
     for an unknown, expired or revoked token."""
     if not token_value:
         return {"active": False}
+    if token_value.startswith("lt_"):
+        from .launch_tokens import introspect as introspect_launch_token
+
+        return introspect_launch_token(token_value, issuer_for(request) if request else None) or {
+            "active": False
+        }
     checksum = hashlib.sha256(token_value.encode("utf-8")).hexdigest()
     token = (
         get_access_token_model()

@@ -172,6 +172,22 @@ class LaunchContext(models.Model):
         return timezone.now() + timedelta(seconds=smart_auth_settings.LAUNCH_EXPIRE_SECONDS)
 
 
+class LaunchToken(models.Model):
+    """A multi-server launch-token: the current patient/user context of one app, handed to
+    another authorization server, which introspects it here (once)."""
+
+    token_checksum = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    context = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    consumed = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"launch-token for {self.application_id}"
+
+
 class GrantContext(models.Model):
     """Launch context chosen at the authorization endpoint, waiting for the code exchange."""
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("introspect/", views.SmartIntrospectTokenView.as_view(), name="introspect"),
     path("revoke_token/", views.SmartRevokeTokenView.as_view(), name="revoke-token"),
     path("launch/", views.LaunchView.as_view(), name="smart-launch"),
+    path("clients/<str:client_id>", views.ClientRegistryView.as_view(), name="smart-client-registry"),
     path(
         ".well-known/oauth-authorization-server",
         dot_views.OAuthServerMetadataView.as_view(),

@@ -10,6 +10,7 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
+from .. import launch_tokens
 from .. import scopes as smart_scopes
 from ..audit import record
 from ..conf import smart_auth_settings
@@ -292,6 +293,8 @@ class SmartOAuth2Validator(OAuth2Validator):
         for key, value in context.items():
             if key not in ("fhirUser",) and value not in (None, ""):
                 token[key] = value
+        if "launch-token" in granted and request.grant_type in ("authorization_code", "refresh_token"):
+            token["launch_token"] = launch_tokens.issue(request.client, request.user, context)
         for contributor in smart_auth_settings.TOKEN_RESPONSE_CONTRIBUTORS:
             token.update(contributor(request, token) or {})
         return result

@@ -1,9 +1,16 @@
 from .authorize import SmartAuthorizationView
 from .discovery import SmartConfigurationView
-from .endpoints import LaunchView, SmartIntrospectTokenView, SmartRevokeTokenView, SmartTokenView
+from .endpoints import (
+    ClientRegistryView,
+    LaunchView,
+    SmartIntrospectTokenView,
+    SmartRevokeTokenView,
+    SmartTokenView,
+)
 
 
 __all__ = [
+    "ClientRegistryView",
     "LaunchView",
     "SmartAuthorizationView",
     "SmartConfigurationView",

@@ -28,9 +28,12 @@ from oauthlib import oauth2
 from .. import scopes as smart_scopes
 from ..audit import record
 from ..conf import smart_auth_settings
+from ..federation import FederationError
 from ..hooks import fhir_user, issuer_for
 from ..models import LaunchContext
+from ..multi import expand_context
 from ..oauth2.validators import smart_client_of, verified_id_token_subject
+from ..remote_launch import remote_launch_context
 from ..resources import AudienceError, governed_audience
 
 
@@ -113,7 +116,10 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             return self._to_login(request, [(k, v) for k, v in params if k != "prompt"])
 
         try:
+            self._resolve_launch(request, pending, application)
             self._bind_user(request, pending, params)
+        except FederationError as exc:
+            return self._redirect_error(application, redirect_uri, exc.error, exc.description, state)
         except AuthorizationError as exc:
             return self._redirect_error(application, redirect_uri, exc.error, exc.description, state)
 
@@ -143,37 +149,47 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             raise OAuthToolkitError(error=error) from error
 
     def _build_pending(self, request, params, scopes, credentials, application):
+        """Checks that need no user: PKCE S256 and the audience."""
         if credentials.get("code_challenge_method") != "S256":
             raise AuthorizationError("invalid_request", "PKCE with code_challenge_method=S256 is required")
         audience = governed_audience(
             [v for k, v in params if k == "aud"], [v for k, v in params if k == "resource"], application
         )
-        context = {}
         launch_handle = _value(params, "launch")
-        if launch_handle:
-            if "launch" not in scopes:
-                raise AuthorizationError("invalid_scope", "The launch parameter needs the launch scope")
-            launch = LaunchContext.objects.filter(handle=launch_handle, application=application).first()
-            if launch is None or not launch.is_usable():
-                raise AuthorizationError("invalid_request", "Unknown, expired or used launch")
-            context = launch.as_context()
-            launch_user = launch.user_id
-        else:
+        if launch_handle and "launch" not in scopes:
+            raise AuthorizationError("invalid_scope", "The launch parameter needs the launch scope")
+        if not launch_handle:
             scopes = [s for s in scopes if s != "launch"]
-            launch_user = None
-            if smart_auth_settings.SMART_STYLE_URL:
-                context["smart_style_url"] = smart_auth_settings.SMART_STYLE_URL
         return {
             "client_id": application.client_id,
             "credentials": {k: credentials[k] for k in _CREDENTIAL_KEYS if credentials.get(k) is not None},
             "id_token_hint": _value(params, "id_token_hint"),
             "scopes": list(scopes),
             "audience": audience,
-            "context": context,
+            "context": {},
             "launch": launch_handle,
-            "launch_user": launch_user,
+            "launch_user": None,
             "created": timezone.now().timestamp(),
         }
+
+    def _resolve_launch(self, request, pending, application):
+        """The launch context: a local EHR launch, a trusted EHR's launch-token, or none."""
+        handle = pending["launch"]
+        if not handle:
+            if smart_auth_settings.SMART_STYLE_URL:
+                pending["context"]["smart_style_url"] = smart_auth_settings.SMART_STYLE_URL
+            return
+        launch = LaunchContext.objects.filter(handle=handle, application=application).first()
+        if launch is not None:
+            if not launch.is_usable():
+                raise AuthorizationError("invalid_request", "Unknown, expired or used launch")
+            pending["context"] = launch.as_context()
+            pending["launch_user"] = launch.user_id
+            return
+        if not smart_auth_settings.TRUSTED_EHRS or not handle.startswith("lt_"):
+            raise AuthorizationError("invalid_request", "Unknown, expired or used launch")
+        pending["launch"] = None  # not ours to consume: the EHR consumed it at introspection
+        pending["context"], pending["scopes"] = remote_launch_context(handle, application, pending["scopes"])
 
     def _bind_user(self, request, pending, params):
         if pending["launch_user"] is not None and pending["launch_user"] != request.user.pk:
@@ -284,7 +300,9 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         pending = request.session.pop(PENDING + key)
         application = get_application_model().objects.get(client_id=pending["client_id"])
         credentials = dict(pending["credentials"])
-        credentials["smart_context"] = _context_for(pending["context"], granted)
+        credentials["smart_context"] = expand_context(
+            _context_for(pending["context"], granted), pending["audience"], request
+        )
         credentials["smart_launch"] = pending["launch"]
         credentials["resource"] = pending["audience"]
         try:

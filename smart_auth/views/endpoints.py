@@ -11,12 +11,13 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.compat import login_not_required
 from oauth2_provider.models import get_application_model
-from oauth2_provider.views import IntrospectTokenView, RevokeTokenView, TokenView
+from oauth2_provider.views import IntrospectTokenView, RevokeTokenView, ScopedProtectedResourceView, TokenView
 
 from ..audit import record
 from ..conf import smart_auth_settings
 from ..introspection import introspect
 from ..launch import create_launch, launch_url
+from ..registration import client_metadata
 from ..resources import governed
 
 
@@ -165,3 +166,22 @@ class LaunchView(LoginRequiredMixin, View):
         return JsonResponse(
             {"launch": launch.handle, "launch_url": launch_url(launch, iss), "iss": iss}, status=201
         )
+
+
+@method_decorator(login_not_required, name="dispatch")
+class ClientRegistryView(ScopedProtectedResourceView):
+    """``GET o/clients/<client_id>``: an app's public registration, for trusted authorization
+    servers (the imaging server's dual launch checks the app against it). Readable with a
+    backend-services token that has the ``introspection`` scope; 404 for an unknown client."""
+
+    required_scopes = ["introspection"]
+
+    def get(self, request, client_id, *args, **kwargs):
+        if getattr(request, "resource_owner", None) is not None:
+            return _oauth_error("insufficient_scope", "A backend-services token is required", status=403)
+        application = (
+            get_application_model().objects.select_related("smart").filter(client_id=client_id).first()
+        )
+        if application is None or not getattr(application, "smart", None) or not application.smart.enabled:
+            return JsonResponse({"error": "not_found"}, status=404)
+        return JsonResponse(client_metadata(application))

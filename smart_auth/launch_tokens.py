@@ -1,0 +1,70 @@
+"""Launch-tokens (multi-server design, approach B): the EHR hands an app its current context as a
+short-lived, single-use token bound to that app; another authorization server introspects it
+here, once, with a backend-services token."""
+
+import calendar
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from .conf import smart_auth_settings
+from .models import LaunchToken
+
+
+TOKEN_TYPE = "urn:ietf:params:oauth:token-type:launch_token"
+
+
+def _checksum(value):
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def issue(application, user, context):
+    """A new launch-token for ``application``; only its checksum is stored."""
+    value = "lt_" + secrets.token_urlsafe(32)
+    keep = {
+        k: v for k, v in context.items() if k in ("patient", "encounter", "fhirContext", "fhirUser", "tenant")
+    }
+    LaunchToken.objects.create(
+        token_checksum=_checksum(value),
+        application=application,
+        user=user,
+        context=keep,
+        expires=timezone.now() + timedelta(seconds=smart_auth_settings.LAUNCH_TOKEN_EXPIRE_SECONDS),
+    )
+    return value
+
+
+def introspect(value, issuer):
+    """The introspection response for a launch-token, consuming it; None when ``value`` is not
+    one of ours (so that the caller can try access tokens)."""
+    checksum = _checksum(value)
+    with transaction.atomic():
+        token = (
+            LaunchToken.objects.select_for_update()
+            .select_related("application__smart", "user")
+            .filter(token_checksum=checksum)
+            .first()
+        )
+        if token is None:
+            return None
+        if token.consumed is not None or token.expires <= timezone.now():
+            return {"active": False}
+        token.consumed = timezone.now()
+        token.save(update_fields=["consumed"])
+    smart = getattr(token.application, "smart", None)
+    data = {
+        "active": True,
+        "token_type": TOKEN_TYPE,
+        "client_id": token.application.client_id,
+        "exp": int(calendar.timegm(token.expires.utctimetuple())),
+        "iss": issuer,
+        "sub": str(token.user.pk) if token.user else token.application.client_id,
+        "scope": "launch",
+    }
+    if smart and smart.software_id:
+        data["software_id"] = smart.software_id
+    data.update(token.context)
+    return data

@@ -1,0 +1,138 @@
+"""One token for several resource servers (multi-server approach D, ``auth-multi-aud-token``).
+
+When an authorization grants several FHIR bases and a patient, the patient's id on each server is
+found through the ``PATIENT_RESOLVER`` hook. The token response then carries ``patient`` (the id
+on the first server), and, when the ids differ, SMART's experimental ``authorization_details``
+with a ``patient`` per location and the design's ``fhirContext`` ``launch-full-url`` entries.
+"""
+
+import logging
+import secrets
+import time
+from datetime import timedelta
+
+import requests
+from django.apps import apps
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_application_model
+
+from .hooks import issuer_for
+from .models import TokenContext
+from .resources import normalize
+
+
+log = logging.getLogger(__name__)
+RESOLVER_CLIENT_ID = "smart-auth-patient-resolver"
+FULL_URL_ROLE = "launch-full-url"
+
+
+def expand_context(context, audience, request=None):
+    """Add per-server patient ids to ``context`` for a token valid at several FHIR bases."""
+    patient = context.get("patient")
+    if len(audience) < 2 or not patient:
+        return context
+    home = audience[0]
+    ids = {home: patient}
+    for base in audience[1:]:
+        from .conf import smart_auth_settings
+
+        ids[base] = smart_auth_settings.PATIENT_RESOLVER(patient, home, base, request)
+    context = dict(context)
+    context["authorization_details"] = [
+        {
+            "type": "smart_on_fhir",
+            "locations": [base],
+            "fhirVersions": ["4.0.1"],
+            **({"patient": pid} if pid else {}),
+        }
+        for base, pid in ids.items()
+    ]
+    if len(set(ids.values())) > 1:
+        extra = [
+            {"reference": f"{base}/Patient/{pid}", "role": FULL_URL_ROLE} for base, pid in ids.items() if pid
+        ]
+        context["fhirContext"] = list(context.get("fhirContext", [])) + extra
+    return context
+
+
+def resolve_patient(patient_id, home_base, target_base, request=None):
+    """Default ``PATIENT_RESOLVER``: the target server's patient with one of our patient's
+    identifiers, searched with a system token this server mints for that target (or None)."""
+    if not apps.is_installed("smart_fhir"):
+        return None
+    from smart_fhir.storage import get_storage
+
+    patient = get_storage().read("Patient", patient_id)
+    if not patient:
+        return None
+    token = system_token(target_base, "system/Patient.rs", request)
+    for identifier in patient.get("identifier", []):
+        if not identifier.get("system") or not identifier.get("value"):
+            continue
+        try:
+            response = requests.get(
+                f"{normalize(target_base)}/Patient",
+                params={"identifier": f"{identifier['system']}|{identifier['value']}"},
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+                timeout=5,
+            )
+        except requests.RequestException as exc:
+            log.warning("patient resolver: %s unreachable: %s", target_base, exc)
+            return None
+        if response.status_code != 200:
+            continue
+        entries = [
+            e
+            for e in response.json().get("entry", [])
+            if e.get("resource", {}).get("resourceType") == "Patient"
+        ]
+        if len(entries) == 1:
+            return entries[0]["resource"]["id"]
+    return None
+
+
+def system_token(audience, scope, request=None, lifetime=120):
+    """A short backend token of this authorization server itself, recorded by DOT like any other
+    (so the resource server can introspect it)."""
+    from .oauth2.tokens import sign
+
+    Application = get_application_model()
+    application, _ = Application.objects.get_or_create(
+        client_id=RESOLVER_CLIENT_ID,
+        defaults={
+            "name": "Patient resolver (internal)",
+            "client_type": Application.CLIENT_CONFIDENTIAL,
+            "authorization_grant_type": Application.GRANT_CLIENT_CREDENTIALS,
+            "client_secret": secrets.token_urlsafe(32),
+        },
+    )
+    now = int(time.time())
+    claims = {
+        "iss": issuer_for(request) if request is not None else _issuer(),
+        "sub": RESOLVER_CLIENT_ID,
+        "aud": audience,
+        "client_id": RESOLVER_CLIENT_ID,
+        "scope": scope,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": secrets.token_urlsafe(16),
+    }
+    value = sign(claims, typ="at+jwt")
+    from oauth2_provider.models import set_token_value
+
+    token = get_access_token_model()(
+        application=application,
+        scope=scope,
+        expires=timezone.now() + timedelta(seconds=lifetime),
+        resource=[audience],
+    )
+    set_token_value(token, value)
+    token.save()
+    TokenContext.objects.create(access_token=token, jti=claims["jti"])
+    return value
+
+
+def _issuer():
+    from oauth2_provider.settings import oauth2_settings
+
+    return oauth2_settings.OIDC_ISS_ENDPOINT

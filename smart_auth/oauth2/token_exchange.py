@@ -1,0 +1,165 @@
+"""RFC 8693 token exchange at this authorization server, for subject tokens of a trusted EHR.
+
+An oauthlib grant written here because neither oauthlib nor DOT ships RFC 8693. Only
+confidential clients registered for the grant may use it; the subject token (an EHR id_token,
+access token or launch-token) is checked with its issuer (JWKS for id_tokens, introspection for
+the others), the user and patient are mapped to ours, and no patient scope is granted without a
+patient. Errors follow RFC 8693 §2.2.2: a bad subject token is ``invalid_request``.
+"""
+
+import json
+
+import jwt
+from django.contrib.auth import get_user_model
+from oauthlib.oauth2.rfc6749 import errors
+from oauthlib.oauth2.rfc6749.grant_types.base import GrantTypeBase
+
+from ..federation import (
+    FederationError,
+    introspect,
+    local_patient_for,
+    same_app,
+    trusted_ehr,
+    trusted_ehrs,
+    verify_id_token,
+)
+from ..remote_launch import without_patient_scopes
+
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
+ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+LAUNCH_TOKEN = "urn:ietf:params:oauth:token-type:launch_token"
+SUBJECT_TYPES = (ID_TOKEN, ACCESS_TOKEN, LAUNCH_TOKEN)
+
+
+class TokenExchangeGrant(GrantTypeBase):
+    def create_token_response(self, request, token_handler):
+        headers = self._get_default_headers()
+        try:
+            self.validate_token_request(request)
+        except errors.OAuth2Error as exc:
+            headers.update(exc.headers)
+            return headers, exc.json, exc.status_code
+        token = token_handler.create_token(request, refresh_token=False)
+        token["issued_token_type"] = ACCESS_TOKEN
+        for modifier in self._token_modifiers:
+            token = modifier(token, token_handler, request)
+        self.request_validator.save_token(token, request)
+        return headers, json.dumps(token), 200
+
+    def validate_token_request(self, request):
+        for validator in self.custom_validators.pre_token:
+            validator(request)
+        if request.grant_type != GRANT_TYPE:
+            raise errors.UnsupportedGrantTypeError(request=request)
+        if not self.request_validator.authenticate_client(request):
+            raise errors.InvalidClientError(request=request)
+        if not self.request_validator.validate_grant_type(
+            request.client_id, request.grant_type, request.client, request
+        ):
+            raise errors.UnauthorizedClientError(
+                description="This client is not registered for token exchange", request=request
+            )
+        params = request._params
+        subject_token, subject_type = params.get("subject_token"), params.get("subject_token_type")
+        if not subject_token or not subject_type:
+            raise errors.InvalidRequestError(
+                description="subject_token and subject_token_type are required", request=request
+            )
+        if params.get("actor_token_type") and not params.get("actor_token"):
+            raise errors.InvalidRequestError(
+                description="actor_token_type without actor_token", request=request
+            )
+        if params.get("actor_token"):
+            raise errors.InvalidRequestError(
+                description="Delegation (actor_token) is not supported", request=request
+            )
+        if subject_type not in SUBJECT_TYPES:
+            raise errors.InvalidRequestError(
+                description=f"Unsupported subject_token_type {subject_type}", request=request
+            )
+        requested_type = params.get("requested_token_type")
+        if requested_type and requested_type != ACCESS_TOKEN:
+            raise errors.InvalidRequestError(description="Only access tokens are issued", request=request)
+        if not request.scope:
+            raise errors.InvalidRequestError(description="scope is required", request=request)
+        self._check_targets(request, params)
+        try:
+            user, patient = self._subject(request, subject_token, subject_type)
+        except FederationError as exc:
+            raise errors.InvalidRequestError(description=exc.description, request=request) from exc
+        request.user = user
+        request.smart_context = {"patient": patient, "need_patient_banner": True} if patient else {}
+        request.scopes = request.scope.split()
+        if not patient:
+            request.scopes = without_patient_scopes(request.scopes)
+        self.validate_scopes(request)
+        for validator in self.custom_validators.post_token:
+            validator(request)
+
+    def _check_targets(self, request, params):
+        """``resource`` and ``audience`` (RFC 8693 §2.1) must name FHIR bases we govern."""
+        from ..resources import governed, normalize
+
+        known = governed()
+        wanted = [v for k, v in request.decoded_body or [] if k in ("resource", "audience")]
+        for value in wanted:
+            if normalize(value) not in known:
+                raise errors.CustomOAuth2Error(
+                    error="invalid_target", description=f"{value} is not governed here", request=request
+                )
+        request.resource = [known[normalize(v)] for v in wanted]
+
+    def _subject(self, request, token, token_type):
+        """``(local user, local patient id or None)`` the subject token vouches for."""
+        if token_type == ID_TOKEN:
+            ehr = self._ehr_of_jwt(token)
+            claims = verify_id_token(ehr, token)
+            if not same_app(_first(claims.get("aud")), None, request.client):
+                raise FederationError("invalid_request", "The id_token was issued to another app")
+            return federated_user(ehr, claims["sub"], claims.get("fhirUser")), None
+        data = None
+        for ehr in trusted_ehrs():
+            data = introspect(ehr, token)
+            if data.get("active"):
+                break
+        if not data or not data.get("active"):
+            raise FederationError("invalid_request", "The subject token is not active at any trusted issuer")
+        if token_type == LAUNCH_TOKEN and data.get("token_type") != LAUNCH_TOKEN:
+            raise FederationError("invalid_request", "The subject token is not a launch-token")
+        if not same_app(data.get("client_id"), data.get("software_id"), request.client):
+            raise FederationError("invalid_request", "The subject token was issued to another app")
+        user = federated_user(ehr, data.get("sub") or data.get("client_id"), data.get("fhirUser"))
+        patient = local_patient_for(ehr, data["patient"]) if data.get("patient") else None
+        return user, patient
+
+    def _ehr_of_jwt(self, token):
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError as exc:
+            raise FederationError("invalid_request", "subject_token is not a JWT") from exc
+        ehr = trusted_ehr(issuer) if issuer else None
+        if ehr is None:
+            raise FederationError("invalid_request", f"{issuer!r} is not a trusted issuer")
+        return ehr
+
+
+def _first(value):
+    return value[0] if isinstance(value, list) and value else value
+
+
+def federated_user(ehr, subject, fhir_user=None):
+    """Our user for the EHR user ``subject`` (made on first sight; no local password)."""
+    from urllib.parse import urlsplit
+
+    from ..models import SmartUser
+
+    username = f"{subject}@{urlsplit(ehr.issuer).netloc}"[:150]
+    user, created = get_user_model().objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        if fhir_user:
+            SmartUser.objects.create(user=user, fhir_user=f"{ehr.fhir_base}/{fhir_user}"[:255])
+    return user
