@@ -1,4 +1,5 @@
 """What a validated access token allows: scopes, launch context, and who it was issued to."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """The CapabilityStatement (``/metadata``) and, without smart_auth, the SMART configuration."""
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """System checks for smart_fhir (ids ``smart_fhir.E0xx``, documented in docs/smart_fhir.md)."""
+
 from urllib.parse import urlsplit
 
 from django.apps import apps
@@ -19,7 +20,9 @@ def check_settings(app_configs, **kwargs):
     problems = []
     base = config.get("BASE_URL")
     if base is not None and not _absolute(base):
-        problems.append(Error(f"SMART_FHIR['BASE_URL'] {base!r} must be an absolute http(s) URL.", id="smart_fhir.E001"))
+        problems.append(
+            Error(f"SMART_FHIR['BASE_URL'] {base!r} must be an absolute http(s) URL.", id="smart_fhir.E001")
+        )
     issuers = config.get("TRUSTED_ISSUERS", [])
     if not isinstance(issuers, list | tuple):
         problems.append(Error("SMART_FHIR['TRUSTED_ISSUERS'] must be a list.", id="smart_fhir.E002"))
@@ -32,7 +35,9 @@ def check_settings(app_configs, **kwargs):
             continue
         for key in ("jwks_uri", "introspection_endpoint"):
             if entry.get(key) is not None and not _absolute(entry[key]):
-                problems.append(Error(f"{key} of {entry['issuer']} must be an absolute URL.", id="smart_fhir.E003"))
+                problems.append(
+                    Error(f"{key} of {entry['issuer']} must be an absolute URL.", id="smart_fhir.E003")
+                )
         if entry.get("introspect", "never") not in ("always", "opaque", "never"):
             problems.append(Error("'introspect' must be always, opaque or never.", id="smart_fhir.E003"))
     for key in ("STORAGE_BACKEND", "USER_ACCESS_POLICY"):
@@ -43,7 +48,7 @@ def check_settings(app_configs, **kwargs):
     if not apps.is_installed("smart_auth") and not issuers:
         problems.append(
             Error(
-                "smart_fhir without smart_auth needs SMART_FHIR['TRUSTED_ISSUERS'] (the remote authorization server).",
+                "smart_fhir without smart_auth needs SMART_FHIR['TRUSTED_ISSUERS'] (its authorization server).",
                 id="smart_fhir.E005",
             )
         )

@@ -1,4 +1,5 @@
 """``SMART_FHIR`` settings. Every key is documented in docs/smart_fhir.md."""
+
 from smart_auth.appsettings import AppSettings
 
 

@@ -4,6 +4,7 @@ Both roles hold the same patients (same MRN) and the same imaging studies (same 
 UID and accession number) under different resource ids. Loading is idempotent: a resource whose
 content is already stored is left alone, so a second run creates no new versions.
 """
+
 from __future__ import annotations
 
 import random
@@ -23,9 +24,23 @@ V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
 LOINC = "http://loinc.org"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
-FAMILIES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Martinez", "Lopez"]
+FAMILIES = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Martinez",
+    "Lopez",
+]
 GIVEN = ["Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Robin"]
-LABS = [("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 70, 140), ("718-7", "Hemoglobin", "g/dL", 11, 17)]
+LABS = [
+    ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 70, 140),
+    ("718-7", "Hemoglobin", "g/dL", 11, 17),
+]
 VITALS = [("8867-4", "Heart rate", "/min", 55, 100), ("29463-7", "Body weight", "kg", 50, 110)]
 MODALITIES = [("CT", "Computed Tomography"), ("MR", "Magnetic Resonance"), ("CR", "Computed Radiography")]
 

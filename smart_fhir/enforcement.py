@@ -6,6 +6,7 @@ scopes only backend-services tokens. Each scope is judged on its own: a letter, 
 ``?param=value`` constraint are only combined when one scope carries them all, so no combination
 of scopes reaches more than one of them does.
 """
+
 from __future__ import annotations
 
 from smart_auth.scopes import INTERACTION_LETTER
@@ -56,7 +57,9 @@ def _constraint_clauses(resource_type, query):
         if param is None and name != "_id":
             return None
         try:
-            clauses.append(parse_clause(resource_type, name, "id" if name == "_id" else param.kind, modifier, value))
+            clauses.append(
+                parse_clause(resource_type, name, "id" if name == "_id" else param.kind, modifier, value)
+            )
         except SearchError:
             return None
     return tuple(clauses)

@@ -5,6 +5,7 @@ stored bytes without decoding and re-encoding them. ``compartment`` is the id of
 compartment the resource belongs to (its own id for a Patient), so that patient-scoped access is
 one indexed comparison.
 """
+
 from django.db import models
 
 
@@ -19,7 +20,9 @@ class StoredResource(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["resource_type", "logical_id"], name="smart_fhir_resource_type_id")
+            models.UniqueConstraint(
+                fields=["resource_type", "logical_id"], name="smart_fhir_resource_type_id"
+            )
         ]
         indexes = [
             models.Index(fields=["resource_type", "last_updated"], name="smart_fhir_type_updated"),

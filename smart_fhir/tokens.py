@@ -8,6 +8,7 @@ Positive answers are remembered per process for ``INTROSPECTION_CACHE_SECONDS`` 
 ``exp``) so that a busy resource server does not verify every request's signature again; the
 local issuer's revocations evict the cache entry at once (see ``receivers.py``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -180,7 +181,11 @@ class TokenValidator:
             data["client_assertion"] = _client_assertion(credentials, endpoint)
         try:
             response = self.session.post(
-                endpoint, data=data, headers=headers, auth=auth, timeout=fhir_settings.INTROSPECTION_TIMEOUT_SECONDS
+                endpoint,
+                data=data,
+                headers=headers,
+                auth=auth,
+                timeout=fhir_settings.INTROSPECTION_TIMEOUT_SECONDS,
             )
             answer = response.json() if response.status_code == 200 else None
         except (requests.RequestException, ValueError) as exc:
@@ -224,7 +229,9 @@ def _client_assertion(credentials, audience):
         "jti": secrets.token_hex(16),
     }
     headers = {"kid": credentials.get("kid"), "typ": "JWT"}
-    return jwt.encode(claims, credentials["private_key"], algorithm=credentials.get("alg", "RS384"), headers=headers)
+    return jwt.encode(
+        claims, credentials["private_key"], algorithm=credentials.get("alg", "RS384"), headers=headers
+    )
 
 
 def _local_introspect(token):

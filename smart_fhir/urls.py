@@ -3,6 +3,7 @@
 When smart_auth is installed the project mounts ``smart_auth.urls`` at ``fhir/`` for the SMART
 configuration; otherwise this URLconf serves one built from ``SMART_FHIR["SMART_CONFIGURATION"]``.
 """
+
 from django.apps import apps
 from django.urls import path, re_path
 
@@ -30,7 +31,9 @@ urlpatterns = [
         name="instance",
     ),
     re_path(rf"^fhir/{TYPE}/{ID}/_history/?$", ResourceViewSet.as_view({"get": "history"}), name="history"),
-    re_path(rf"^fhir/{TYPE}/{ID}/_history/{VERSION}/?$", ResourceViewSet.as_view({"get": "vread"}), name="vread"),
+    re_path(
+        rf"^fhir/{TYPE}/{ID}/_history/{VERSION}/?$", ResourceViewSet.as_view({"get": "vread"}), name="vread"
+    ),
 ]
 
 if not apps.is_installed("smart_auth"):

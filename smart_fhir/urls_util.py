@@ -1,4 +1,5 @@
 """This server's FHIR base URL and the local issuer, derived once per host."""
+
 import functools
 
 from django.apps import apps

@@ -1,4 +1,5 @@
 """Validation of incoming resources with fhir.resources (FHIR R4B models for R4-era JSON)."""
+
 from __future__ import annotations
 
 import functools
@@ -43,7 +44,8 @@ def validate_resource(resource_type: str, body) -> dict:
         model.model_validate(body)
     except ValidationError as exc:
         issues = [
-            f"{'.'.join(str(p) for p in error['loc']) or resource_type}: {error['msg']}" for error in exc.errors()[:20]
+            f"{'.'.join(str(p) for p in error['loc']) or resource_type}: {error['msg']}"
+            for error in exc.errors()[:20]
         ]
         raise InvalidResource(f"Invalid {resource_type}", issues)
     return body

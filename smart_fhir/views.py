@@ -1,4 +1,5 @@
 """Plain Django views of smart_fhir (the FHIR API itself is in ``api/``)."""
+
 from django.http import JsonResponse
 from django.views import View
 

@@ -1,4 +1,5 @@
 """DRF authentication: a SMART Bearer access token, validated by :mod:`smart_fhir.tokens`."""
+
 from rest_framework.authentication import BaseAuthentication
 
 from ..access import TokenUser

@@ -1,4 +1,5 @@
 """Bundles (searchset, history) spliced from stored JSON text without re-encoding resources."""
+
 import json
 from urllib.parse import urlencode
 
@@ -13,14 +14,19 @@ def searchset(base, query, params, result, matches, included):
     links = [{"relation": "self", "url": _page_url(base, query.resource_type, params, query.offset)}]
     if result.total is not None and query.offset + query.count < result.total and not query.summary_count:
         links.append(
-            {"relation": "next", "url": _page_url(base, query.resource_type, params, query.offset + query.count)}
+            {
+                "relation": "next",
+                "url": _page_url(base, query.resource_type, params, query.offset + query.count),
+            }
         )
     head = {"resourceType": "Bundle", "type": "searchset"}
     if result.total is not None:
         head["total"] = result.total
     head["link"] = links
     text = json.dumps(head, separators=(",", ":"), ensure_ascii=False)
-    entries = [_entry_json(base, e, "match") for e in matches] + [_entry_json(base, e, "include") for e in included]
+    entries = [_entry_json(base, e, "match") for e in matches] + [
+        _entry_json(base, e, "include") for e in included
+    ]
     if not entries:
         return text
     return f'{text[:-1]},"entry":[{",".join(entries)}]}}'

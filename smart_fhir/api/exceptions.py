@@ -1,4 +1,5 @@
 """Every error as an OperationOutcome with the right status (DRF exception handler)."""
+
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied

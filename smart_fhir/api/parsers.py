@@ -1,4 +1,5 @@
 """Request bodies: FHIR JSON resources, and form-encoded parameters for ``POST _search``."""
+
 import json
 
 from rest_framework.exceptions import ParseError

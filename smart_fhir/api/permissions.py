@@ -1,4 +1,5 @@
 """DRF permission: SMART scopes, patient context and RESOURCE_FILTERS (see enforcement.py)."""
+
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 

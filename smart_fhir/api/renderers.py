@@ -1,4 +1,5 @@
 """``application/fhir+json`` (and ``application/json``) renderers and ``_format`` negotiation."""
+
 import json
 
 from rest_framework.exceptions import NotAcceptable

@@ -1,4 +1,5 @@
 """FHIR R4 REST interactions over DRF: read, vread, history, search, create, update, delete."""
+
 from __future__ import annotations
 
 from django.views.decorators.csrf import csrf_exempt
@@ -160,7 +161,9 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         response["ETag"] = f'W/"{entry.version_id}"'
         if location:
             base = self.request.fhir_base
-            response["Location"] = f"{base}/{entry.resource_type}/{entry.resource_id}/_history/{entry.version_id}"
+            response["Location"] = (
+                f"{base}/{entry.resource_type}/{entry.resource_id}/_history/{entry.version_id}"
+            )
         return response
 
 

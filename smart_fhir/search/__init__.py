@@ -1,4 +1,5 @@
 """FHIR search: parameter definitions, value extraction, request parsing and in-memory matching."""
+
 from .params import PATIENT_COMPARTMENT, SEARCH_PARAMETERS, compartment_of, index_values, parameters_for
 from .query import Clause, SearchQuery, parse_clause, parse_search, value_matches
 from .values import IndexValue, SearchError, date_range, relative_reference
@@ -35,7 +36,9 @@ def resource_matches(resource_type: str, resource: dict, clauses: list[Clause]) 
             param = parameters_for(resource_type).get(clause.param)
             current = param.extract(resource) if param else []
         if not any(
-            value_matches(clause.kind, clause.modifier, spec, value) for spec in clause.values for value in current
+            value_matches(clause.kind, clause.modifier, spec, value)
+            for spec in clause.values
+            for value in current
         ):
             return False
     return True

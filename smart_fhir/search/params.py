@@ -3,6 +3,7 @@
 A vendor adds parameters by extending :data:`SEARCH_PARAMETERS`; the default backend indexes
 every parameter listed here when a resource is written.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

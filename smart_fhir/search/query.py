@@ -1,4 +1,5 @@
 """Search requests parsed into clauses (AND of clauses, OR of values within one clause)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

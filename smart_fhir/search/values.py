@@ -3,6 +3,7 @@
 Pure functions on resource dicts (no Django models), shared by the storage backend (indexing,
 SQL filters) and the enforcement code (in-memory checks of a single resource).
 """
+
 from __future__ import annotations
 
 import re
@@ -107,7 +108,9 @@ def token_values(value) -> list[IndexValue]:
         return token_values(value["coding"])
     code = value.get("code", value.get("value"))
     if isinstance(code, str):
-        return [IndexValue(system=str(value.get("system", ""))[:MAX_VALUE_LENGTH], value=code[:MAX_VALUE_LENGTH])]
+        return [
+            IndexValue(system=str(value.get("system", ""))[:MAX_VALUE_LENGTH], value=code[:MAX_VALUE_LENGTH])
+        ]
     return []
 
 
@@ -132,7 +135,9 @@ def reference_values(value) -> list[IndexValue]:
     return []
 
 
-_REFERENCE_RE = re.compile(r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+_REFERENCE_RE = re.compile(
+    r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
+)
 
 
 def relative_reference(reference: str) -> str:

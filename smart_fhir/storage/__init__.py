@@ -1,4 +1,5 @@
 """Storage backends. ``get_storage()`` returns the one named by ``SMART_FHIR["STORAGE_BACKEND"]``."""
+
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 

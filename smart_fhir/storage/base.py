@@ -3,6 +3,7 @@
 Only :meth:`read` and :meth:`search` are needed for a read-only server; the others raise
 :class:`NotSupported` until implemented. Every method takes and returns plain resource dicts.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The default backend: validated JSON in ``StoredResource`` with indexed ``SearchValue`` rows."""
+
 from __future__ import annotations
 
 import json
@@ -100,7 +101,9 @@ class OrmStorage(StorageBackend):
 
     def _write(self, resource_type, resource_id, resource, version, current=None):
         now = datetime.now(UTC)
-        meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+        meta = {
+            k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")
+        }
         resource = {
             "resourceType": resource_type,
             "id": resource_id,
@@ -143,7 +146,9 @@ class OrmStorage(StorageBackend):
             )
             for name, value in index_values(resource_type, resource)
         )
-        return Entry(resource_type, resource_id, str(version), False, compartment, _text=text, _resource=resource)
+        return Entry(
+            resource_type, resource_id, str(version), False, compartment, _text=text, _resource=resource
+        )
 
     # --- search ------------------------------------------------------------------------------
     def run_search(self, query: SearchQuery, grants: list[Grant] | None = None) -> SearchResult:
@@ -194,13 +199,17 @@ class OrmStorage(StorageBackend):
         found: dict[tuple[str, str], Entry] = {}
         ids = [r.pk for r in page]
         for _source, param in query.includes:
-            references = SearchValue.objects.filter(resource_id__in=ids, param=param).values_list("value", flat=True)
+            references = SearchValue.objects.filter(resource_id__in=ids, param=param).values_list(
+                "value", flat=True
+            )
             wanted: dict[str, set[str]] = {}
             for reference in set(references):
                 kind, _, ident = reference.partition("/")
                 wanted.setdefault(kind, set()).add(ident)
             for kind, idents in wanted.items():
-                for row in StoredResource.objects.filter(resource_type=kind, logical_id__in=idents, deleted=False):
+                for row in StoredResource.objects.filter(
+                    resource_type=kind, logical_id__in=idents, deleted=False
+                ):
                     found[(kind, row.logical_id)] = _entry(row)
         targets = [f"{query.resource_type}/{r.logical_id}" for r in page]
         for source, param in query.revincludes:

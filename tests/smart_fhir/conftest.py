@@ -1,4 +1,5 @@
 """Fixtures for the FHIR API: demo data, real tokens from smart_auth, and a fake trusted issuer."""
+
 import time
 import uuid
 
@@ -50,13 +51,17 @@ class Api:
         import json
 
         data = body if isinstance(body, str | bytes) else json.dumps(body)
-        return self.client.post(f"/fhir/{path}", data, content_type=content_type, **self._headers(token, extra))
+        return self.client.post(
+            f"/fhir/{path}", data, content_type=content_type, **self._headers(token, extra)
+        )
 
     def put(self, path, body, token=None, content_type=FHIR_JSON, **extra):
         import json
 
         data = body if isinstance(body, str | bytes) else json.dumps(body)
-        return self.client.put(f"/fhir/{path}", data, content_type=content_type, **self._headers(token, extra))
+        return self.client.put(
+            f"/fhir/{path}", data, content_type=content_type, **self._headers(token, extra)
+        )
 
     def delete(self, path, token=None, **extra):
         return self.client.delete(f"/fhir/{path}", **self._headers(token, extra))

@@ -1,4 +1,5 @@
 """FHIR R4 REST behaviour: interactions, Bundles, paging, includes, errors as OperationOutcome."""
+
 import json
 
 import pytest
@@ -87,7 +88,9 @@ def test_search_observations_by_patient_category_code_and_date(clinician):
     body = response.json()
     assert body["total"] == 2
     assert all(r["resource"]["subject"]["reference"] == f"Patient/{PAT1}" for r in body["entry"])
-    assert clinician.get(f"Observation?subject=Patient/{PAT1}&code=http://loinc.org|8867-4").json()["total"] == 1
+    assert (
+        clinician.get(f"Observation?subject=Patient/{PAT1}&code=http://loinc.org|8867-4").json()["total"] == 1
+    )
     assert clinician.get(f"Observation?patient={PAT1}&date=ge2100").json()["total"] == 0
 
 
@@ -96,7 +99,9 @@ def test_paging_with_next_links(clinician):
     assert first["total"] == 12 and len(first["entry"]) == 5
     next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
     second = clinician.get(next_url.removeprefix("http://testserver/fhir/")).json()
-    assert {e["resource"]["id"] for e in second["entry"]}.isdisjoint({e["resource"]["id"] for e in first["entry"]})
+    assert {e["resource"]["id"] for e in second["entry"]}.isdisjoint(
+        {e["resource"]["id"] for e in first["entry"]}
+    )
     assert first["entry"][-1]["resource"]["id"] < second["entry"][0]["resource"]["id"]
 
 
@@ -132,15 +137,15 @@ def test_create_update_vread_history_delete(clinician):
     ident = created.json()["id"]
     assert created["Location"] == f"http://testserver/fhir/Patient/{ident}/_history/1"
     updated = clinician.put(
-        f"Patient/{ident}", {"resourceType": "Patient", "id": ident, "name": [{"family": "Newer"}]}, HTTP_IF_MATCH='W/"1"'
+        f"Patient/{ident}",
+        {"resourceType": "Patient", "id": ident, "name": [{"family": "Newer"}]},
+        HTTP_IF_MATCH='W/"1"',
     )
     assert updated.status_code == 200 and updated.json()["meta"]["versionId"] == "2"
-    stale = clinician.put(
-        f"Patient/{ident}", {"resourceType": "Patient", "id": ident}, HTTP_IF_MATCH='W/"1"'
-    )
+    stale = clinician.put(f"Patient/{ident}", {"resourceType": "Patient", "id": ident}, HTTP_IF_MATCH='W/"1"')
     assert stale.status_code == 412
     assert clinician.get(f"Patient/{ident}/_history/1").json()["name"][0]["family"] == "Newman"
-    assert clinician.get(f"Patient?family=newer").json()["total"] == 1
+    assert clinician.get("Patient?family=newer").json()["total"] == 1
     history = clinician.get(f"Patient/{ident}/_history").json()
     assert history["type"] == "history" and history["total"] == 2
     assert clinician.delete(f"Patient/{ident}").status_code == 204

@@ -4,6 +4,7 @@ Spec references: SMART App Launch 2.2 (``scopes-and-launch-context``, ``backend-
 ``token-introspection``), RFC 6750 (Bearer tokens), RFC 9068 (JWT access tokens), RFC 8707
 (resource indicators) and the ONC g10 checks listed in the reference notes (b.4 T15-T18, b.9 N8-N11).
 """
+
 from urllib.parse import urlencode
 
 import pytest
@@ -24,7 +25,11 @@ def _observation(patient, category="laboratory"):
         "resourceType": "Observation",
         "status": "final",
         "category": [
-            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}
+                ]
+            }
         ],
         "code": {"text": "test"},
         "subject": {"reference": f"Patient/{patient}"},
@@ -109,7 +114,7 @@ def test_wrong_patient_read_and_search_are_403(api, ehr_data, issue):
     """SMART 2.2 patient/ scopes: access is limited to the launch patient's compartment."""
     token = issue("openid fhirUser patient/*.rs", patient=PAT1)
     assert api.get(f"Patient/{PAT2}", token=token).status_code == 403
-    assert api.get(f"Observation/obs-2-lab-1", token=token).status_code == 403
+    assert api.get("Observation/obs-2-lab-1", token=token).status_code == 403
     assert api.get(f"Observation?patient={PAT2}", token=token).status_code == 403
     assert api.get(f"Patient?_id={PAT2}", token=token).status_code == 403
     response = api.get("Observation", token=token)  # no patient named: confined, not widened
@@ -128,7 +133,7 @@ def test_patient_scoped_write_cannot_target_another_patient(api, ehr_data, issue
 
 
 def test_authorization_details_patient_for_this_server_wins(api, ehr_data, fake_issuer):
-    """SMART 2.2 experimental authorization_details: the entry whose locations hold our base gives our patient."""
+    """SMART 2.2 authorization_details (experimental): the entry listing our base names our patient."""
     details = [
         {"type": "smart_on_fhir", "locations": [IMAGING], "patient": PAT2},
         {"type": "smart_on_fhir", "locations": ["http://testserver/fhir"], "patient": PAT1},

@@ -1,4 +1,5 @@
 """Search parameter parsing and value extraction (pure functions, no database)."""
+
 from datetime import UTC, datetime
 
 import pytest
@@ -48,7 +49,12 @@ def test_in_memory_matching_of_tokens_strings_dates_and_references():
     }
     query = parse_search(
         "Observation",
-        {"patient": ["p1"], "category": ["http://sys|laboratory"], "date": ["ge2024-05-01"], "status": ["final,amended"]},
+        {
+            "patient": ["p1"],
+            "category": ["http://sys|laboratory"],
+            "date": ["ge2024-05-01"],
+            "status": ["final,amended"],
+        },
     )
     assert resource_matches("Observation", resource, query.clauses)
     for other in ({"patient": ["p2"]}, {"category": ["http://other|laboratory"]}, {"date": ["lt2024-05-01"]}):
