@@ -91,3 +91,10 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+
+# --- smart_fhir ---
+INSTALLED_APPS += ["smart_fhir"]
+SMART_FHIR = {
+    "BASE_URL": f"{BASE_URL}/fhir",
+}
+# --- end smart_fhir ---

@@ -1,0 +1,46 @@
+"""FHIR REST routes under ``fhir/`` (include at the site root: ``path("", include("smart_fhir.urls"))``).
+
+When smart_auth is installed the project mounts ``smart_auth.urls`` at ``fhir/`` for the SMART
+configuration; otherwise this URLconf serves one built from ``SMART_FHIR["SMART_CONFIGURATION"]``.
+"""
+
+from django.apps import apps
+from django.urls import path, re_path
+
+from .api.views import CapabilityStatementView, ResourceViewSet
+from .views import SmartConfigurationView
+
+
+app_name = "smart_fhir"
+
+TYPE = r"(?P<resource_type>[A-Z][A-Za-z]{1,63})"
+ID = r"(?P<resource_id>[A-Za-z0-9\-.]{1,64})"
+VERSION = r"(?P<version_id>[A-Za-z0-9\-.]{1,64})"
+
+urlpatterns = [
+    path("fhir/metadata", CapabilityStatementView.as_view(), name="metadata"),
+    re_path(
+        rf"^fhir/{TYPE}/?$",
+        ResourceViewSet.as_view({"get": "search", "post": "create"}),
+        name="type",
+    ),
+    re_path(rf"^fhir/{TYPE}/_search/?$", ResourceViewSet.as_view({"post": "search"}), name="search"),
+    re_path(
+        rf"^fhir/{TYPE}/{ID}/?$",
+        ResourceViewSet.as_view({"get": "read", "put": "update", "delete": "delete"}),
+        name="instance",
+    ),
+    re_path(rf"^fhir/{TYPE}/{ID}/_history/?$", ResourceViewSet.as_view({"get": "history"}), name="history"),
+    re_path(
+        rf"^fhir/{TYPE}/{ID}/_history/{VERSION}/?$", ResourceViewSet.as_view({"get": "vread"}), name="vread"
+    ),
+]
+
+if not apps.is_installed("smart_auth"):
+    urlpatterns.append(
+        path(
+            "fhir/.well-known/smart-configuration",
+            SmartConfigurationView.as_view(),
+            name="smart-configuration",
+        )
+    )

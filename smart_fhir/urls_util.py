@@ -1,0 +1,32 @@
+"""This server's FHIR base URL and the local issuer, derived once per host."""
+
+import functools
+
+from django.apps import apps
+
+from .conf import fhir_settings
+
+
+FHIR_PREFIX = "fhir"
+
+
+def fhir_base_url(request) -> str:
+    base = getattr(request, "fhir_base", None)
+    if base is None:
+        base = fhir_settings.BASE_URL or _derived_base(request.scheme, request.get_host())
+        request.fhir_base = base.rstrip("/")
+    return request.fhir_base
+
+
+@functools.lru_cache(maxsize=32)
+def _derived_base(scheme, host):
+    return f"{scheme}://{host}/{FHIR_PREFIX}"
+
+
+def local_issuer(request) -> str:
+    """The issuer of the local smart_auth (``OIDC_ISS_ENDPOINT``), or "" without smart_auth."""
+    if not apps.is_installed("smart_auth"):
+        return ""
+    from smart_auth.hooks import issuer_for
+
+    return (issuer_for(request) or "").rstrip("/")
