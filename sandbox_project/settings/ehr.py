@@ -17,7 +17,22 @@ ROOT_URLCONF = "sandbox_project.urls"
 
 OAUTH2_PROVIDER = oauth2_provider_settings(_role["SIGNING_KEY"], issuer=f"{BASE_URL}/o")
 SMART_AUTH = {
-    "FHIR_BASE_URLS": [f"{BASE_URL}/fhir"],
+    # The EHR's authorization server governs its own FHIR API and, for the shared-token
+    # mechanism (auth-multi-aud-token), the imaging server's, which trusts its tokens.
+    "FHIR_BASE_URLS": [f"{BASE_URL}/fhir", f"{IMAGING_URL}/fhir"],
     "SMART_STYLE_URL": f"{BASE_URL}/static/smart_auth/smart-style.json",
+    "EXTRA_CAPABILITIES": ["launch-token", "auth-multi-aud-token"],
+    "ASSOCIATED_ENDPOINTS": [
+        {
+            "url": f"{IMAGING_URL}/fhir",
+            "capabilities": [
+                "auth-multi-aud-token",
+                "launch-token",
+                "token-exchange-openid",
+                "token-exchange-accesstoken",
+                "smart-imaging-access-dual-launch",
+            ],
+        }
+    ],
 }
 IMAGING_FHIR_BASE = f"{IMAGING_URL}/fhir"

@@ -4,6 +4,7 @@ from smart_auth.presets import oauth2_provider_settings
 
 from .base import *  # noqa: F403
 from .base import EHR_URL, IMAGING_URL, role_settings, secret_key
+from ..keys import client_key_pem, client_kid
 
 
 ROLE = "imaging"
@@ -18,5 +19,23 @@ ROOT_URLCONF = "sandbox_project.urls"
 OAUTH2_PROVIDER = oauth2_provider_settings(_role["SIGNING_KEY"], issuer=f"{BASE_URL}/o")
 SMART_AUTH = {
     "FHIR_BASE_URLS": [f"{BASE_URL}/fhir"],
+    "EXTRA_CAPABILITIES": [
+        "auth-multi-aud-token",
+        "token-exchange-openid",
+        "token-exchange-accesstoken",
+        "smart-imaging-access-dual-launch",
+    ],
+    # The EHR whose launch-tokens, id_tokens and access tokens this server accepts; we are its
+    # backend client "sandbox-imaging-server" (private_key_jwt).
+    "TRUSTED_EHRS": [
+        {
+            "issuer": f"{EHR_URL}/o",
+            "fhir_base": f"{EHR_URL}/fhir",
+            "client_id": "sandbox-imaging-server",
+            "private_key": client_key_pem("imaging"),
+            "kid": client_kid("imaging"),
+            "patient_identifier_systems": ["http://hospital.example/mrn"],
+        }
+    ],
 }
 EHR_FHIR_BASE = f"{EHR_URL}/fhir"

@@ -1,0 +1,22 @@
+"""Live deployments for the cross-server tests: the sandbox's EHR and imaging deployments in their
+own processes, with their own SQLite databases and keys, on free ports."""
+import pytest
+
+from sandbox_project.scripted import App, Browser, Deployments
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory):
+    deployments = Deployments(tmp_path_factory.mktemp("sandbox-data")).start()
+    yield deployments
+    deployments.stop()
+
+
+@pytest.fixture
+def app(live):
+    return App(live.data_dir, live.urls["app"])
+
+
+@pytest.fixture
+def browser():
+    return Browser("clinician")
