@@ -12,7 +12,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 
 from ..models import ResourceVersion, SearchValue, StoredResource
-from ..search import SearchQuery, compartment_of, index_values, parameters_for
+from ..search import PATIENT_COMPARTMENT, SearchQuery, compartment_of, index_values, parameters_for
 from .base import Entry, Grant, SearchResult, StorageBackend, VersionConflict
 
 
@@ -163,15 +163,18 @@ class OrmStorage(StorageBackend):
     def run_search(self, query: SearchQuery, grants: list[Grant] | None = None) -> SearchResult:
         rows = self.filtered(query, grants)
         result = SearchResult()
-        result.total = rows.count()
         if query.summary_count or query.count == 0:
+            result.total = rows.count()
             return result
-        rows = self._ordered(rows, query)
-        page = list(
-            rows.only("resource_type", "logical_id", "version_id", "deleted", "compartment", "text")[
-                query.offset : query.offset + query.count
-            ]
-        )
+        fields = ("resource_type", "logical_id", "version_id", "deleted", "compartment", "text")
+        # One row more than the page: when the page is not full the total is known without a
+        # second (COUNT) query.
+        page = list(self._ordered(rows, query).only(*fields)[query.offset : query.offset + query.count + 1])
+        if len(page) <= query.count and (page or query.offset == 0):
+            result.total = query.offset + len(page)
+        else:
+            result.total = rows.count()
+        page = page[: query.count]
         result.entries = [_entry(r) for r in page]
         result.included = self._included(query, page)
         return result
@@ -234,6 +237,11 @@ class OrmStorage(StorageBackend):
 def clause_q(resource_type, clause) -> Q:
     if clause.kind == "id":
         return Q(logical_id__in=[v.code for v in clause.values])
+    if clause.param in ("patient", "subject") and PATIENT_COMPARTMENT.get(resource_type) == "patient":
+        patients = [v.code.split("/", 1)[1] for v in clause.values if v.code.startswith("Patient/")]
+        if len(patients) == len(clause.values):
+            # The compartment column holds the subject Patient's id: no join needed.
+            return Q(compartment__in=patients)
     if clause.param == "_lastUpdated":
         return reduce(or_, (_date_q(v, "last_updated", "last_updated") for v in clause.values))
     values = reduce(or_, (_value_q(clause, spec) for spec in clause.values))
