@@ -20,3 +20,18 @@ SMART_AUTH = {
     "SMART_STYLE_URL": f"{BASE_URL}/static/smart_auth/smart-style.json",
 }
 IMAGING_FHIR_BASE = f"{IMAGING_URL}/fhir"
+
+# --- smart_fhir ---
+INSTALLED_APPS += ["smart_fhir"]  # noqa: F405
+SMART_FHIR = {
+    "BASE_URL": f"{BASE_URL}/fhir",
+    "RESOURCE_TYPES": [
+        "Patient",
+        "Encounter",
+        "Observation",
+        "DiagnosticReport",
+        "ImagingStudy",
+        "Practitioner",
+    ],
+}
+# --- end smart_fhir ---
