@@ -48,7 +48,7 @@ def check_settings(app_configs, **kwargs):
     if not apps.is_installed("smart_auth") and not issuers:
         problems.append(
             Error(
-                "smart_fhir without smart_auth needs SMART_FHIR['TRUSTED_ISSUERS'] (its authorization server).",
+                "smart_fhir without smart_auth needs SMART_FHIR['TRUSTED_ISSUERS'] (its issuers).",
                 id="smart_fhir.E005",
             )
         )

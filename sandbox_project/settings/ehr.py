@@ -36,3 +36,18 @@ SMART_AUTH = {
     ],
 }
 IMAGING_FHIR_BASE = f"{IMAGING_URL}/fhir"
+
+# --- smart_fhir ---
+INSTALLED_APPS += ["smart_fhir"]  # noqa: F405
+SMART_FHIR = {
+    "BASE_URL": f"{BASE_URL}/fhir",
+    "RESOURCE_TYPES": [
+        "Patient",
+        "Encounter",
+        "Observation",
+        "DiagnosticReport",
+        "ImagingStudy",
+        "Practitioner",
+    ],
+}
+# --- end smart_fhir ---

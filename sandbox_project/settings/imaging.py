@@ -39,3 +39,22 @@ SMART_AUTH = {
     ],
 }
 EHR_FHIR_BASE = f"{EHR_URL}/fhir"
+
+# --- smart_fhir ---
+INSTALLED_APPS += ["smart_fhir"]  # noqa: F405
+SMART_FHIR = {
+    "BASE_URL": f"{BASE_URL}/fhir",
+    "RESOURCE_TYPES": ["Patient", "ImagingStudy", "Endpoint"],
+    # Our own smart_auth is trusted implicitly; the EHR's issuer for the shared-token approach.
+    "TRUSTED_ISSUERS": [
+        {
+            "issuer": f"{EHR_URL}/o",
+            "jwks_uri": f"{EHR_URL}/o/.well-known/jwks.json",
+            "introspection_endpoint": f"{EHR_URL}/o/introspect/",
+            # Revocation checks at the EHR need this deployment's client credentials there
+            # ("introspection_auth"); until they are registered, signature and exp decide.
+            "introspect": "never",
+        }
+    ],
+}
+# --- end smart_fhir ---
