@@ -5,6 +5,7 @@ real keys. The browser signs in through Django's login form and answers pickers 
 screens by their public form fields (``username``/``password``, ``patient``, ``grant_scope``,
 ``action=approve|deny``).
 """
+
 import base64
 import hashlib
 import os
@@ -43,7 +44,9 @@ class Deployments:
         self.data_dir = Path(data_dir)
         self.roles = roles
         self.urls = {role: f"http://127.0.0.1:{free_port()}" for role in ("ehr", "imaging", "app")}
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+        self.env = {
+            k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")
+        }
         self.env.update({ENV_URL[r]: u for r, u in self.urls.items()})
         self.env.update({"SANDBOX_DATA_DIR": str(self.data_dir), "SANDBOX_DEBUG": "1"})
         self.env.update(extra_env or {})
@@ -91,8 +94,14 @@ class Deployments:
     def manage(self, role, *args):
         """Run a management command against ``role``'s database; returns its stdout."""
         env = dict(self.env, DJANGO_SETTINGS_MODULE=f"sandbox_project.settings.{role}")
-        result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT,
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return result.stdout
 
 
@@ -125,8 +134,12 @@ class Browser:
         return self._submit_login(page)
 
     def _submit_login(self, page):
-        form = {"username": self.username, "password": self.password, "next": _field(page.text, "next") or "",
-                "csrfmiddlewaretoken": _field(page.text, "csrfmiddlewaretoken")}
+        form = {
+            "username": self.username,
+            "password": self.password,
+            "next": _field(page.text, "next") or "",
+            "csrfmiddlewaretoken": _field(page.text, "csrfmiddlewaretoken"),
+        }
         return self.http.post(page.url, data=form, headers={"Referer": page.url}, allow_redirects=False)
 
     def visit(self, url, stop_at, patient=None, grant_scopes=None, action="approve", max_steps=20):
@@ -211,10 +224,22 @@ class App:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         redirect_uri = f"{self.redirect_base}/callback/{role}"
-        self.hops[state] = {"verifier": verifier, "nonce": nonce, "config": config, "redirect_uri": redirect_uri}
-        params = [("response_type", "code"), ("client_id", self.client_id), ("redirect_uri", redirect_uri),
-                  ("scope", scope), ("state", state), ("nonce", nonce), ("code_challenge", challenge),
-                  ("code_challenge_method", "S256")]
+        self.hops[state] = {
+            "verifier": verifier,
+            "nonce": nonce,
+            "config": config,
+            "redirect_uri": redirect_uri,
+        }
+        params = [
+            ("response_type", "code"),
+            ("client_id", self.client_id),
+            ("redirect_uri", redirect_uri),
+            ("scope", scope),
+            ("state", state),
+            ("nonce", nonce),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ]
         params += [("resource", r) for r in resources] if resources else [("aud", fhir_base)]
         params += [(k, v) for k, v in extra.items() if v is not None]
         return f"{config['authorization_endpoint']}?{urlencode(params)}", state
@@ -228,8 +253,14 @@ class App:
             raise ValueError(f"mix-up: iss {query.get('iss')} is not {hop['config']['issuer']}")
         if "error" in query:
             return {"error": query["error"], "error_description": query.get("error_description")}
-        data = {"grant_type": "authorization_code", "code": query["code"], "redirect_uri": hop["redirect_uri"],
-                "code_verifier": hop["verifier"], **self.assertion(hop["config"]["token_endpoint"]), **extra}
+        data = {
+            "grant_type": "authorization_code",
+            "code": query["code"],
+            "redirect_uri": hop["redirect_uri"],
+            "code_verifier": hop["verifier"],
+            **self.assertion(hop["config"]["token_endpoint"]),
+            **extra,
+        }
         response = self.http.post(hop["config"]["token_endpoint"], data=data)
         body = response.json()
         if response.status_code == 200 and "id_token" in body:
@@ -240,8 +271,13 @@ class App:
 
     def assertion(self, token_endpoint):
         now = int(time.time())
-        claims = {"iss": self.client_id, "sub": self.client_id, "aud": token_endpoint, "exp": now + 240,
-                  "jti": uuid.uuid4().hex}
+        claims = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": token_endpoint,
+            "exp": now + 240,
+            "jti": uuid.uuid4().hex,
+        }
         token = jwt.encode(claims, self.key, algorithm="RS384", headers={"kid": self.kid, "typ": "JWT"})
         return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": token}
 
@@ -250,4 +286,6 @@ class App:
         return response.status_code, response.json()
 
     def read(self, url, token):
-        return self.http.get(url, headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"})
+        return self.http.get(
+            url, headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        )

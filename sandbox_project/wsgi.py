@@ -1,4 +1,5 @@
 """WSGI entry point (gunicorn ``sandbox_project.wsgi``); settings default to the EHR deployment."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -15,7 +15,6 @@ ROOT_URLCONF = "sandbox_project.app_urls"
 INSTALLED_APPS = [a for a in INSTALLED_APPS if a not in ("oauth2_provider", "smart_auth", "rest_framework")]  # noqa: F405
 TEMPLATES[0]["DIRS"] += [  # noqa: F405
     BASE_DIR / "smart_auth" / "templates",  # noqa: F405  (the shared base layout)
-    BASE_DIR / "sandbox_project" / "demo_app" / "templates",  # noqa: F405
 ]
 EHR_FHIR_BASE = f"{EHR_URL}/fhir"
 IMAGING_FHIR_BASE = f"{IMAGING_URL}/fhir"

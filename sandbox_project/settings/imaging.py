@@ -2,9 +2,9 @@
 
 from smart_auth.presets import oauth2_provider_settings
 
+from ..keys import client_key_pem, client_kid
 from .base import *  # noqa: F403
 from .base import EHR_URL, IMAGING_URL, role_settings, secret_key
-from ..keys import client_key_pem, client_kid
 
 
 ROLE = "imaging"

@@ -118,9 +118,7 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         try:
             self._resolve_launch(request, pending, application)
             self._bind_user(request, pending, params)
-        except FederationError as exc:
-            return self._redirect_error(application, redirect_uri, exc.error, exc.description, state)
-        except AuthorizationError as exc:
+        except (FederationError, AudienceError) as exc:
             return self._redirect_error(application, redirect_uri, exc.error, exc.description, state)
 
         key = secrets.token_urlsafe(24)

@@ -4,6 +4,7 @@ databases and keys), from discovery to a FHIR read on both servers, and the atta
 Design: shared/DESIGN.md §3 (B launch-token, C token exchange, D one token for several servers);
 rules: SMART App Launch 2.2, RFC 8707, RFC 8693, RFC 7662, RFC 9207.
 """
+
 import time
 
 import jwt
@@ -32,7 +33,9 @@ def ehr_token(live, app, browser, scope, patient=None, **extra):
 def ehr_launch_token(live, app, browser, patient="pat-2"):
     launch = browser.ehr_launch(live.urls["ehr"], app.client_id, patient, stop_at=live.urls["app"])
     assert launch["iss"] == live.fhir("ehr")
-    return ehr_token(live, app, browser, "launch launch-token openid fhirUser patient/*.rs", launch=launch["launch"])
+    return ehr_token(
+        live, app, browser, "launch launch-token openid fhirUser patient/*.rs", launch=launch["launch"]
+    )
 
 
 def test_discovery_lists_the_imaging_server_and_mechanisms(live, app):
@@ -41,9 +44,12 @@ def test_discovery_lists_the_imaging_server_and_mechanisms(live, app):
     imaging = app.discover(live.fhir("imaging"))
     (endpoint,) = ehr["associated_endpoints"]
     assert endpoint["url"] == live.fhir("imaging")
-    assert {"auth-multi-aud-token", "launch-token", "token-exchange-openid", "token-exchange-accesstoken"} <= set(
-        endpoint["capabilities"]
-    )
+    assert {
+        "auth-multi-aud-token",
+        "launch-token",
+        "token-exchange-openid",
+        "token-exchange-accesstoken",
+    } <= set(endpoint["capabilities"])
     assert {"launch-token", "auth-multi-aud-token"} <= set(ehr["capabilities"])
     assert {"token-exchange-openid", "token-exchange-accesstoken"} <= set(imaging["capabilities"])
     assert TOKEN_EXCHANGE in imaging["grant_types_supported"]
@@ -54,14 +60,21 @@ def test_discovery_lists_the_imaging_server_and_mechanisms(live, app):
 def test_one_token_for_both_servers_with_per_server_patient(live, app):
     """auth-multi-aud-token: several RFC 8707 resources; per-location patient ids (ids differ)."""
     browser = Browser("patient")
-    token = ehr_token(live, app, browser, "launch/patient openid fhirUser patient/*.rs offline_access",
-                      resources=[live.fhir("ehr"), live.fhir("imaging")])
+    token = ehr_token(
+        live,
+        app,
+        browser,
+        "launch/patient openid fhirUser patient/*.rs offline_access",
+        resources=[live.fhir("ehr"), live.fhir("imaging")],
+    )
     assert "access_token" in token, token
     claims = jwt.decode(token["access_token"], options={"verify_signature": False})
     assert sorted(claims["aud"]) == sorted([live.fhir("ehr"), live.fhir("imaging")])
     details = {d["locations"][0]: d["patient"] for d in token["authorization_details"]}
     assert details == {live.fhir("ehr"): "pat-1", live.fhir("imaging"): "im-pat-1"}
-    assert {"reference": f"{live.fhir('imaging')}/Patient/im-pat-1", "role": "launch-full-url"} in token["fhirContext"]
+    assert {"reference": f"{live.fhir('imaging')}/Patient/im-pat-1", "role": "launch-full-url"} in token[
+        "fhirContext"
+    ]
     assert "both" in browser.consent_pages[-1] or live.fhir("imaging") in browser.consent_pages[-1]
     assert app.read(f"{live.fhir('ehr')}/Patient/pat-1", token["access_token"]).status_code == 200
     assert app.read(f"{live.fhir('imaging')}/Patient/im-pat-1", token["access_token"]).status_code == 200
@@ -72,17 +85,27 @@ def test_one_token_for_both_servers_with_per_server_patient(live, app):
 
     # Narrowing at refresh works; widening beyond the grant does not (RFC 8707 §2.2).
     config = app.discover(live.fhir("ehr"))
-    status, narrowed = app.token_request(config["token_endpoint"], grant_type="refresh_token",
-                                         refresh_token=token["refresh_token"], resource=live.fhir("ehr"))
+    status, narrowed = app.token_request(
+        config["token_endpoint"],
+        grant_type="refresh_token",
+        refresh_token=token["refresh_token"],
+        resource=live.fhir("ehr"),
+    )
     assert status == 200, narrowed
-    assert jwt.decode(narrowed["access_token"], options={"verify_signature": False})["aud"] == live.fhir("ehr")
+    assert jwt.decode(narrowed["access_token"], options={"verify_signature": False})["aud"] == live.fhir(
+        "ehr"
+    )
     assert app.read(f"{live.fhir('imaging')}/Patient/im-pat-1", narrowed["access_token"]).status_code == 401
 
 
 def test_resource_outside_the_governed_set_is_invalid_target(live, app):
     """RFC 8707 §2: an unknown resource is invalid_target, redirected with state, no code."""
-    url, state = app.authorize_url(live.fhir("ehr"), "launch/patient patient/*.rs", "ehr",
-                                   resources=[live.fhir("ehr"), "https://elsewhere.example/fhir"])
+    url, state = app.authorize_url(
+        live.fhir("ehr"),
+        "launch/patient patient/*.rs",
+        "ehr",
+        resources=[live.fhir("ehr"), "https://elsewhere.example/fhir"],
+    )
     query = Browser("patient").visit(url, callback(live, "ehr"))
     assert query["error"] == "invalid_target" and query["state"] == state and "code" not in query
 
@@ -100,8 +123,9 @@ def test_launch_token_second_launch_at_the_imaging_server(live, app, browser):
     authorization server, which introspects it at the EHR and maps the patient by MRN."""
     ehr = ehr_launch_token(live, app, browser)
     assert ehr["patient"] == "pat-2" and ehr["launch_token"]
-    url, _ = app.authorize_url(live.fhir("imaging"), "launch openid fhirUser patient/*.rs", "imaging",
-                               launch=ehr["launch_token"])
+    url, _ = app.authorize_url(
+        live.fhir("imaging"), "launch openid fhirUser patient/*.rs", "imaging", launch=ehr["launch_token"]
+    )
     imaging = app.finish(browser.visit(url, callback(live, "imaging")))
     assert imaging["patient"] == "im-pat-2", imaging
     assert app.read(f"{live.fhir('imaging')}/Patient/im-pat-2", imaging["access_token"]).status_code == 200
@@ -110,7 +134,9 @@ def test_launch_token_second_launch_at_the_imaging_server(live, app, browser):
     assert app.read(f"{live.fhir('ehr')}/Patient/pat-2", imaging["access_token"]).status_code == 401
 
     # The launch-token is single-use: a replay ends in an error redirect with state.
-    url, state = app.authorize_url(live.fhir("imaging"), "launch patient/*.rs", "imaging", launch=ehr["launch_token"])
+    url, state = app.authorize_url(
+        live.fhir("imaging"), "launch patient/*.rs", "imaging", launch=ehr["launch_token"]
+    )
     query = browser.visit(url, callback(live, "imaging"))
     assert query["error"] == "invalid_request" and query["state"] == state
 
@@ -118,7 +144,9 @@ def test_launch_token_second_launch_at_the_imaging_server(live, app, browser):
 def test_launch_token_used_by_another_client_is_refused(live, app, browser):
     ehr = ehr_launch_token(live, app, browser, patient="pat-3")
     other = App(live.data_dir, live.urls["app"], client_id="sandbox-public-app")
-    url, state = other.authorize_url(live.fhir("imaging"), "launch patient/*.rs", "imaging", launch=ehr["launch_token"])
+    url, state = other.authorize_url(
+        live.fhir("imaging"), "launch patient/*.rs", "imaging", launch=ehr["launch_token"]
+    )
     url = url.replace("callback%2Fimaging", "public%2Fcallback")
     query = browser.visit(url, f"{live.urls['app']}/public/callback")
     assert query["error"] == "invalid_request" and query["state"] == state
@@ -126,7 +154,9 @@ def test_launch_token_used_by_another_client_is_refused(live, app, browser):
 
 
 def test_foreign_launch_token_is_refused(live, app, browser):
-    url, state = app.authorize_url(live.fhir("imaging"), "launch patient/*.rs", "imaging", launch="lt_forged-value")
+    url, state = app.authorize_url(
+        live.fhir("imaging"), "launch patient/*.rs", "imaging", launch="lt_forged-value"
+    )
     query = browser.visit(url, callback(live, "imaging"))
     assert query["error"] == "invalid_request" and query["state"] == state
 
@@ -134,8 +164,13 @@ def test_foreign_launch_token_is_refused(live, app, browser):
 # --- C: token exchange ----------------------------------------------------------------------------
 def exchange(live, app, subject_token, subject_type, scope="patient/*.rs user/*.rs"):
     config = app.discover(live.fhir("imaging"))
-    return app.token_request(config["token_endpoint"], grant_type=TOKEN_EXCHANGE, subject_token=subject_token,
-                             subject_token_type=subject_type, scope=scope)
+    return app.token_request(
+        config["token_endpoint"],
+        grant_type=TOKEN_EXCHANGE,
+        subject_token=subject_token,
+        subject_token_type=subject_type,
+        scope=scope,
+    )
 
 
 def test_token_exchange_with_the_ehr_access_token(live, app, browser):
@@ -167,15 +202,23 @@ def test_token_exchange_refuses_untrusted_expired_and_tampered_subjects(live, ap
     ehr = ehr_launch_token(live, app, browser, patient="pat-7")
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = int(time.time())
-    forged = jwt.encode({"iss": "https://evil.example/o", "sub": "1", "aud": app.client_id, "exp": now + 60},
-                        stranger, algorithm="RS256", headers={"kid": "x"})
+    forged = jwt.encode(
+        {"iss": "https://evil.example/o", "sub": "1", "aud": app.client_id, "exp": now + 60},
+        stranger,
+        algorithm="RS256",
+        headers={"kid": "x"},
+    )
     header, payload, signature = ehr["id_token"].split(".")
     claims = jwt.decode(ehr["id_token"], options={"verify_signature": False})
     tampered_payload = jwt.utils.base64url_encode(
         jwt.api_jws.json.dumps({**claims, "sub": "999"}).encode()
     ).decode()
-    forged_own_issuer = jwt.encode({**claims, "exp": now - 600}, stranger, algorithm="RS256",
-                                   headers={"kid": jwt.get_unverified_header(ehr["id_token"])["kid"]})
+    forged_own_issuer = jwt.encode(
+        {**claims, "exp": now - 600},
+        stranger,
+        algorithm="RS256",
+        headers={"kid": jwt.get_unverified_header(ehr["id_token"])["kid"]},
+    )
     for subject in (forged, f"{header}.{tampered_payload}.{signature}", forged_own_issuer):
         status, body = exchange(live, app, subject, ID_TOKEN)
         assert status == 400 and body["error"] == "invalid_request", body
@@ -188,14 +231,29 @@ def test_token_exchange_rules_of_rfc8693(live, app, browser):
     config = app.discover(live.fhir("imaging"))
     status, body = app.token_request(config["token_endpoint"], grant_type=TOKEN_EXCHANGE, scope="user/*.rs")
     assert status == 400 and body["error"] == "invalid_request"  # subject_token missing
-    status, body = app.token_request(config["token_endpoint"], grant_type=TOKEN_EXCHANGE, scope="user/*.rs",
-                                     subject_token=ehr["access_token"], subject_token_type=ACCESS_TOKEN,
-                                     resource="https://elsewhere.example/fhir")
+    status, body = app.token_request(
+        config["token_endpoint"],
+        grant_type=TOKEN_EXCHANGE,
+        scope="user/*.rs",
+        subject_token=ehr["access_token"],
+        subject_token_type=ACCESS_TOKEN,
+        resource="https://elsewhere.example/fhir",
+    )
     assert status == 400 and body["error"] == "invalid_target"
-    public = app.http.post(config["token_endpoint"], data={
-        "grant_type": TOKEN_EXCHANGE, "client_id": "sandbox-public-app", "subject_token": ehr["access_token"],
-        "subject_token_type": ACCESS_TOKEN, "scope": "user/*.rs"})
-    assert public.status_code in (400, 401) and public.json()["error"] in ("invalid_client", "unauthorized_client")
+    public = app.http.post(
+        config["token_endpoint"],
+        data={
+            "grant_type": TOKEN_EXCHANGE,
+            "client_id": "sandbox-public-app",
+            "subject_token": ehr["access_token"],
+            "subject_token_type": ACCESS_TOKEN,
+            "scope": "user/*.rs",
+        },
+    )
+    assert public.status_code in (400, 401) and public.json()["error"] in (
+        "invalid_client",
+        "unauthorized_client",
+    )
 
 
 # --- security across servers ----------------------------------------------------------------------
