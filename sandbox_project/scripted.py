@@ -190,7 +190,9 @@ class Browser:
 
     def _post_form(self, page, data):
         data["csrfmiddlewaretoken"] = _field(page.text, "csrfmiddlewaretoken")
-        return self.http.post(page.url, data=data, headers={"Referer": page.url}, allow_redirects=False)
+        action = re.search(r'<form method="post" action="([^"]*)"', page.text)
+        target = urljoin(page.url, unescape(action.group(1))) if action and action.group(1) else page.url
+        return self.http.post(target, data=data, headers={"Referer": page.url}, allow_redirects=False)
 
 
 def _field(html, name):
@@ -199,7 +201,13 @@ def _field(html, name):
 
 
 def _checked(html, name):
-    return [unescape(m) for m in re.findall(rf'name="{name}" value="([^"]*)" checked', html)]
+    """Values of the ticked checkboxes called ``name``."""
+    values = []
+    for tag in re.findall(rf'<input[^>]*name="{name}"[^>]*>', html):
+        value = re.search(r'value="([^"]*)"', tag)
+        if value and re.search(r"\schecked[\s>/]", tag + ">"):
+            values.append(unescape(value.group(1)))
+    return values
 
 
 class App:

@@ -57,8 +57,19 @@ def _fhir_data(role, users):
 
 
 def _register(metadata):
-    if not get_application_model().objects.filter(client_id=metadata["client_id"]).exists():
+    """Register a demo client, or bring an existing one up to date with this code's metadata."""
+    application = get_application_model().objects.filter(client_id=metadata["client_id"]).first()
+    if application is None:
         register_client(metadata)
+        return
+    smart = application.smart
+    smart.allowed_scopes = metadata.get("scope", "")
+    smart.jwks = metadata.get("jwks")
+    smart.grant_types = metadata.get("grant_types", smart.grant_types)
+    smart.save()
+    application.redirect_uris = " ".join(metadata.get("redirect_uris", []))
+    application.skip_authorization = bool(metadata.get("skip_authorization", False))
+    application.save()
 
 
 def _clients(role):
@@ -102,7 +113,7 @@ def _clients(role):
                 "grant_types": ["client_credentials", "authorization_code"],
                 "token_endpoint_auth_method": "private_key_jwt",
                 "jwks": client_jwks("imaging"),
-                "scope": "system/*.rs introspection openid fhirUser user/*.rs patient/*.rs launch",
+                "scope": "system/*.rs introspection openid fhirUser user/*.rs patient/*.rs launch launch/patient",
                 "skip_authorization": True,
             }
         )

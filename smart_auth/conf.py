@@ -35,6 +35,8 @@ DEFAULTS = {
     # Hooks for patient identity across servers.
     "PATIENT_MATCHER": "smart_auth.federation.match_patient",
     "PATIENT_RESOLVER": "smart_auth.multi.resolve_patient",
+    # The authorization endpoint's view (imaging_consent plugs in its dual launch here).
+    "AUTHORIZATION_VIEW_CLASS": "smart_auth.views.SmartAuthorizationView",
     # Consent screen template.
     "AUTHORIZE_TEMPLATE": "smart_auth/authorize.html",
 }
@@ -45,6 +47,7 @@ IMPORT_STRINGS = (
     "TOKEN_RESPONSE_CONTRIBUTORS",
     "PATIENT_MATCHER",
     "PATIENT_RESOLVER",
+    "AUTHORIZATION_VIEW_CLASS",
 )
 
 smart_auth_settings = AppSettings("SMART_AUTH", DEFAULTS, IMPORT_STRINGS)

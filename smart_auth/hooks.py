@@ -6,7 +6,16 @@ from oauth2_provider.settings import oauth2_settings
 
 # Keys of a launch context that travel inside the JWT access token, so that a remote resource
 # server can enforce the patient compartment without calling introspection.
-TOKEN_CLAIM_KEYS = ("patient", "encounter", "fhirContext", "fhirUser", "authorization_details", "tenant")
+# ``consent`` names a consent record that narrows the token (imaging_consent).
+TOKEN_CLAIM_KEYS = (
+    "patient",
+    "encounter",
+    "fhirContext",
+    "fhirUser",
+    "authorization_details",
+    "tenant",
+    "consent",
+)
 
 
 def issuer_for(request):

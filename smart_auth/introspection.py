@@ -18,6 +18,7 @@ CONTEXT_KEYS = (
     "tenant",
     "fhirUser",
     "authorization_details",
+    "consent",
 )
 
 

@@ -13,7 +13,7 @@ from . import views
 app_name = "oauth2_provider"
 
 urlpatterns = [
-    path("authorize/", views.SmartAuthorizationView.as_view(), name="authorize"),
+    path("authorize/", views.authorization_view, name="authorize"),
     path("token/", views.SmartTokenView.as_view(), name="token"),
     path("introspect/", views.SmartIntrospectTokenView.as_view(), name="introspect"),
     path("revoke_token/", views.SmartRevokeTokenView.as_view(), name="revoke-token"),

@@ -25,6 +25,8 @@ SMART_AUTH = {
         "token-exchange-accesstoken",
         "smart-imaging-access-dual-launch",
     ],
+    # The dual launch (login_hint = the EHR's id_token) and the consent screen of studies.
+    "AUTHORIZATION_VIEW_CLASS": "imaging_consent.views.ImagingAuthorizationView",
     # The EHR whose launch-tokens, id_tokens and access tokens this server accepts; we are its
     # backend client "sandbox-imaging-server" (private_key_jwt).
     "TRUSTED_EHRS": [
@@ -58,3 +60,8 @@ SMART_FHIR = {
     ],
 }
 # --- end smart_fhir ---
+
+# --- imaging_consent ---
+INSTALLED_APPS += ["imaging_consent"]  # noqa: F405
+SMART_FHIR["RESOURCE_FILTERS"] = ["imaging_consent.filters.only_consented_studies"]  # noqa: F405
+# --- end imaging_consent ---

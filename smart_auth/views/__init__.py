@@ -9,7 +9,15 @@ from .endpoints import (
 )
 
 
+def authorization_view(request, *args, **kwargs):
+    """The configured ``AUTHORIZATION_VIEW_CLASS`` (resolved per request, so settings may change)."""
+    from ..conf import smart_auth_settings
+
+    return smart_auth_settings.AUTHORIZATION_VIEW_CLASS.as_view()(request, *args, **kwargs)
+
+
 __all__ = [
+    "authorization_view",
     "ClientRegistryView",
     "LaunchView",
     "SmartAuthorizationView",

@@ -176,6 +176,10 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         if not handle:
             if smart_auth_settings.SMART_STYLE_URL:
                 pending["context"]["smart_style_url"] = smart_auth_settings.SMART_STYLE_URL
+            if pending.get("id_token_hint") and "launch/patient" in pending["scopes"]:
+                # The context of the launch that issued the hinted id_token (a silent
+                # prompt=none request by a pre-authorized client, e.g. the imaging server).
+                pending["context"].update(context_of_id_token(pending["id_token_hint"], request))
             return
         launch = LaunchContext.objects.filter(handle=handle, application=application).first()
         if launch is not None:
@@ -373,6 +377,19 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         else:
             next_url = f"{request.path}?{urlencode(params)}"
         return redirect_to_login(next_url)
+
+
+def context_of_id_token(id_token, request):
+    """Patient and encounter of the tokens issued with one of our id_tokens (verified)."""
+    import jwt
+    from oauth2_provider.models import get_access_token_model
+
+    if verified_id_token_subject(id_token, request) is None:
+        return {}
+    jti = jwt.decode(id_token, options={"verify_signature": False}).get("jti")
+    token = get_access_token_model().objects.select_related("smart").filter(id_token__jti=jti).first()
+    context = getattr(token, "smart", None).context if token is not None and hasattr(token, "smart") else {}
+    return {k: context[k] for k in ("patient", "encounter") if context.get(k)}
 
 
 def _context_for(context, granted):

@@ -1,0 +1,1 @@
+"""The imaging server's authorization step: dual launch through the EHR, consent to imaging studies."""

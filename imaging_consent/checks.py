@@ -1,0 +1,30 @@
+"""System checks (ids ``imaging_consent.E0xx``)."""
+
+from django.core.checks import Error, register
+
+
+@register()
+def check_setup(app_configs, **kwargs):
+    from django.apps import apps
+    from django.conf import settings
+
+    problems = []
+    if not apps.is_installed("smart_auth"):
+        problems.append(
+            Error("imaging_consent needs smart_auth in INSTALLED_APPS.", id="imaging_consent.E001")
+        )
+    smart = getattr(settings, "SMART_AUTH", {}) or {}
+    if not smart.get("TRUSTED_EHRS"):
+        problems.append(
+            Error("SMART_AUTH['TRUSTED_EHRS'] must name the EHR to federate with.", id="imaging_consent.E002")
+        )
+    view = smart.get("AUTHORIZATION_VIEW_CLASS", "")
+    if view != "imaging_consent.views.ImagingAuthorizationView":
+        problems.append(
+            Error(
+                "Set SMART_AUTH['AUTHORIZATION_VIEW_CLASS'] to "
+                "'imaging_consent.views.ImagingAuthorizationView'.",
+                id="imaging_consent.E003",
+            )
+        )
+    return problems
