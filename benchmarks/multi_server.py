@@ -67,11 +67,21 @@ def token_exchange(live, app, browser):
     ok(app.read(f"{live.fhir('imaging')}/Patient/{imaging['patient']}", imaging["access_token"]))
 
 
+def dual_launch(live, app, browser):
+    ehr = launch_at_ehr(live, app, browser, "launch openid fhirUser patient/*.rs")
+    ok(app.read(f"{live.fhir('ehr')}/Patient/{ehr['patient']}", ehr["access_token"]))
+    url, _ = app.authorize_url(live.fhir("imaging"), "launch/patient openid fhirUser patient/*.rs", "imaging",
+                               login_hint=ehr["id_token"])
+    imaging = app.finish(browser.visit(url, f"{live.urls['app']}/callback/imaging"))
+    ok(app.read(f"{live.fhir('imaging')}/Patient/{imaging['patient']}", imaging["access_token"]))
+
+
 MECHANISMS = [
     ("plain SMART EHR launch (one server)", single_server),
     ("D shared token (auth-multi-aud-token)", shared_token),
     ("B launch-token, second launch", launch_token),
     ("C token exchange (access token)", token_exchange),
+    ("A dual launch (EHR id_token, consent)", dual_launch),
 ]
 
 

@@ -113,7 +113,9 @@ def _clients(role):
                 "grant_types": ["client_credentials", "authorization_code"],
                 "token_endpoint_auth_method": "private_key_jwt",
                 "jwks": client_jwks("imaging"),
-                "scope": "system/*.rs introspection openid fhirUser user/*.rs patient/*.rs launch launch/patient",
+                "scope": (
+                    "system/*.rs introspection openid fhirUser user/*.rs patient/*.rs launch launch/patient"
+                ),
                 "skip_authorization": True,
             }
         )
