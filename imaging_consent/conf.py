@@ -6,7 +6,7 @@ from smart_auth.appsettings import AppSettings
 DEFAULTS = {
     # Scopes the imaging server asks the EHR for, silently (prompt=none), to read the patient
     # and the imaging studies the user may see.
-    "EHR_SCOPE": "openid fhirUser launch/patient patient/Patient.rs patient/ImagingStudy.rs",
+    "EHR_SCOPE": "openid fhirUser profile launch/patient patient/Patient.rs patient/ImagingStudy.rs",
     # Identifier system that names a study on both servers (Study Instance UID).
     "STUDY_IDENTIFIER_SYSTEM": "urn:dicom:uid",
     "ACCESSION_SYSTEM": "http://hospital.example/accession",

@@ -254,7 +254,7 @@ def ehr_callback(request):
         _attach_patient_and_studies(ehr, token, pending)
     except (FederationError, AudienceError) as exc:
         return view._fail_pending(request, key, exc.error, exc.description)
-    user = federated_user(ehr, claims["sub"], claims.get("fhirUser"))
+    user = federated_user(ehr, claims["sub"], claims.get("fhirUser"), claims.get("name", ""))
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[PENDING + key] = pending
     return view._next_step(request, key)

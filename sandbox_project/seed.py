@@ -114,7 +114,8 @@ def _clients(role):
                 "token_endpoint_auth_method": "private_key_jwt",
                 "jwks": client_jwks("imaging"),
                 "scope": (
-                    "system/*.rs introspection openid fhirUser user/*.rs patient/*.rs launch launch/patient"
+                    "system/*.rs introspection openid fhirUser profile user/*.rs patient/*.rs "
+                    "launch launch/patient"
                 ),
                 "skip_authorization": True,
             }

@@ -59,6 +59,11 @@ def patient_choices(request, user):
     ]
 
 
+def patient_label(ident):
+    """How the consent screen names a patient (their name and birth date when known)."""
+    return _patient_label(ident) if ident else ""
+
+
 def _patient_label(ident):
     if apps.is_installed("smart_fhir"):
         from smart_fhir.storage import get_storage

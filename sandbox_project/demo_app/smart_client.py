@@ -62,7 +62,7 @@ def client_assertion(token_url):
     )
 
 
-def authorize_url(request, iss, scope, launch=None, extra=None):
+def authorize_url(request, iss, scope, launch=None, extra=None, resources=None):
     """Start one authorization hop and return the URL to send the browser to."""
     role = role_of(iss)
     config = discover(request, iss)
@@ -79,6 +79,7 @@ def authorize_url(request, iss, scope, launch=None, extra=None):
         "verifier": verifier,
         "nonce": nonce,
         "redirect_uri": f"{settings.APP_URL}/callback/{role}",
+        "resources": resources or [],
     }
     session.modified = True
     params = {
@@ -88,10 +89,13 @@ def authorize_url(request, iss, scope, launch=None, extra=None):
         "scope": scope,
         "state": state,
         "nonce": nonce,
-        "aud": iss,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
+    if resources:
+        params["resource"] = resources  # RFC 8707: several resources in place of aud
+    else:
+        params["aud"] = iss
     if launch:
         params["launch"] = launch
     params.update(extra or {})
@@ -127,7 +131,19 @@ def finish_authorization(request, role, query):
         claims = jwt.decode(token["id_token"], options={"verify_signature": False})
         if claims.get("nonce") != hop["nonce"]:
             raise FlowError("id_token nonce does not match this hop")
-    remember(request, hop["role"], hop["iss"], token, hop["token_endpoint"])
+    if hop.get("resources"):
+        # One token for several servers: each server gets its own patient id.
+        patients = {d["locations"][0]: d.get("patient") for d in token.get("authorization_details", [])}
+        for base in hop["resources"]:
+            remember(
+                request,
+                role_of(base),
+                base,
+                dict(token, patient=patients.get(base, token.get("patient"))),
+                hop["token_endpoint"],
+            )
+    else:
+        remember(request, hop["role"], hop["iss"], token, hop["token_endpoint"])
     return token
 
 
@@ -176,3 +192,22 @@ def read_fhir(request, role):
     else:
         result["studies_error"] = response.status_code
     return result
+
+
+def token_exchange(request, subject_token, subject_type, scope="patient/*.rs"):
+    iss = FHIR_BASES["imaging"]()
+    config = discover(request, iss)
+    data = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": subject_token,
+        "subject_token_type": subject_type,
+        "scope": scope,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": client_assertion(config["token_endpoint"]),
+    }
+    response = http(request).post(config["token_endpoint"], data=data)
+    if response.status_code != 200:
+        raise FlowError(f"Token exchange refused: {response.text[:300]}")
+    token = response.json()
+    remember(request, "imaging", iss, token, config["token_endpoint"])
+    return token

@@ -9,7 +9,9 @@ from . import smart_client as sc
 
 
 STANDALONE_SCOPE = "launch/patient openid fhirUser patient/*.rs offline_access"
-EHR_SCOPE = "launch openid fhirUser patient/*.rs user/*.rs offline_access"
+EHR_SCOPE = "launch launch-token openid fhirUser patient/*.rs user/*.rs offline_access"
+IMAGING_SCOPE = "launch/patient openid fhirUser patient/*.rs"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 def home(request):
@@ -54,6 +56,39 @@ def callback(request, role):
     except sc.FlowError as exc:
         return _failed(request, exc)
     return redirect("demo_app:home")
+
+
+@require_POST
+def multi(request, mechanism):
+    """Reach the imaging server too, by one of the four multi-server mechanisms."""
+    ehr = sc.state_of(request)["servers"].get("ehr", {}).get("token", {})
+    imaging = sc.FHIR_BASES["imaging"]()
+    try:
+        if mechanism == "shared":
+            url = sc.authorize_url(
+                request, sc.FHIR_BASES["ehr"](), STANDALONE_SCOPE, resources=[sc.FHIR_BASES["ehr"](), imaging]
+            )
+            return redirect(url)
+        if not ehr:
+            raise sc.FlowError("Launch with the EHR first")
+        if mechanism == "launch-token":
+            if not ehr.get("launch_token"):
+                raise sc.FlowError("The EHR token response carried no launch_token")
+            return redirect(
+                sc.authorize_url(
+                    request, imaging, "launch openid fhirUser patient/*.rs", launch=ehr["launch_token"]
+                )
+            )
+        if mechanism == "dual":
+            return redirect(
+                sc.authorize_url(request, imaging, IMAGING_SCOPE, extra={"login_hint": ehr["id_token"]})
+            )
+        if mechanism == "exchange":
+            sc.token_exchange(request, ehr["access_token"], ACCESS_TOKEN_TYPE)
+            return redirect("demo_app:home")
+    except sc.FlowError as exc:
+        return _failed(request, exc)
+    return HttpResponseBadRequest("Unknown mechanism")
 
 
 @require_POST

@@ -149,7 +149,7 @@ def _first(value):
     return value[0] if isinstance(value, list) and value else value
 
 
-def federated_user(ehr, subject, fhir_user=None):
+def federated_user(ehr, subject, fhir_user=None, name=""):
     """Our user for the EHR user ``subject`` (made on first sight; no local password)."""
     from urllib.parse import urlsplit
 
@@ -159,7 +159,8 @@ def federated_user(ehr, subject, fhir_user=None):
     user, created = get_user_model().objects.get_or_create(username=username)
     if created:
         user.set_unusable_password()
-        user.save(update_fields=["password"])
+        user.first_name = (name or "")[:150]
+        user.save(update_fields=["password", "first_name"])
         if fhir_user:
             SmartUser.objects.create(user=user, fhir_user=f"{ehr.fhir_base}/{fhir_user}"[:255])
     return user

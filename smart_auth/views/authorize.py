@@ -29,7 +29,7 @@ from .. import scopes as smart_scopes
 from ..audit import record
 from ..conf import smart_auth_settings
 from ..federation import FederationError
-from ..hooks import fhir_user, issuer_for
+from ..hooks import fhir_user, issuer_for, patient_label
 from ..models import LaunchContext
 from ..multi import expand_context
 from ..oauth2.validators import smart_client_of, verified_id_token_subject
@@ -256,6 +256,7 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             "scope_items": items,
             "audience": pending["audience"],
             "patient": pending["context"].get("patient"),
+            "patient_label": patient_label(pending["context"].get("patient")),
             "user": request.user,
         }
 
