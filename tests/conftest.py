@@ -306,3 +306,13 @@ def jwks_server():
     server.close()
     client_auth.jwks_cache().clear()
     client_auth.jwks_cache().min_refetch_interval = 5.0
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory):
+    """The sandbox's EHR and imaging deployments as real processes (own databases and keys)."""
+    from sandbox_project.scripted import Deployments
+
+    deployments = Deployments(tmp_path_factory.mktemp("sandbox-data")).start()
+    yield deployments
+    deployments.stop()

@@ -3,14 +3,7 @@ own processes, with their own SQLite databases and keys, on free ports."""
 
 import pytest
 
-from sandbox_project.scripted import App, Browser, Deployments
-
-
-@pytest.fixture(scope="session")
-def live(tmp_path_factory):
-    deployments = Deployments(tmp_path_factory.mktemp("sandbox-data")).start()
-    yield deployments
-    deployments.stop()
+from sandbox_project.scripted import App, Browser
 
 
 @pytest.fixture
