@@ -39,6 +39,13 @@ def oauth2_provider_settings(private_key_pem, issuer, inactive_keys=(), **overri
         "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
         "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
         "SCOPES": {"introspection": "Introspect tokens"},
+        # RFC 8414 metadata: the grants SMART clients can use here (no device flow).
+        "OAUTH2_GRANT_TYPES_SUPPORTED": [
+            "authorization_code",
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ],
         "APPLICATION_ADMIN_CLASS": "smart_auth.dot_admin.SmartApplicationAdmin",
         "RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR": "smart_auth.oauth2.validators.validate_token_audience",
     }

@@ -78,3 +78,11 @@ def test_rfc8414_metadata(client):
     doc = client.get("/.well-known/oauth-authorization-server/o").json()
     assert doc["issuer"] == "http://testserver/o"
     assert doc["token_endpoint"] == "http://testserver/o/token/"
+
+
+def test_rfc8414_metadata_is_true_of_the_server(client):
+    """RFC 9207 §3 and RFC 8414: iss support advertised, S256 only, no device grant."""
+    doc = client.get("/.well-known/oauth-authorization-server/o").json()
+    assert doc["authorization_response_iss_parameter_supported"] is True
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert "urn:ietf:params:oauth:grant-type:device_code" not in doc["grant_types_supported"]
