@@ -8,9 +8,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.openid import Server
 
 from ..conf import smart_auth_settings
-
-
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+from .token_exchange import GRANT_TYPE, TokenExchangeGrant
 
 
 class SmartServer(Server):
@@ -25,17 +23,9 @@ class SmartServer(Server):
         self._tokens = {"Bearer": self.bearer}
         for grant in (self.auth_grant, self.openid_connect_auth, self.refresh_grant, self.credentials_grant):
             grant.custom_validators.post_token.append(request_validator.prepare_token)
-        token_exchange = self._token_exchange_grant(request_validator)
-        if token_exchange is not None:
-            token_exchange.custom_validators.post_token.append(request_validator.prepare_token)
-            self.grant_types[TOKEN_EXCHANGE] = token_exchange
-
-    def _token_exchange_grant(self, request_validator):
-        try:
-            from .token_exchange import TokenExchangeGrant
-        except ImportError:
-            return None
-        return TokenExchangeGrant(request_validator)
+        token_exchange = TokenExchangeGrant(request_validator)
+        token_exchange.custom_validators.post_token.append(request_validator.prepare_token)
+        self.grant_types[GRANT_TYPE] = token_exchange
 
     def _expires_in(self, request):
         configured = self._access_expires_in or oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
