@@ -20,3 +20,10 @@ SMART_AUTH = {
     "SMART_STYLE_URL": f"{BASE_URL}/static/smart_auth/smart-style.json",
 }
 IMAGING_FHIR_BASE = f"{IMAGING_URL}/fhir"
+
+# --- fhircast_hub ---------------------------------------------------------------------------
+INSTALLED_APPS += ["channels", "fhircast_hub"]  # noqa: F405
+ASGI_APPLICATION = "sandbox_project.asgi.application"
+FHIRCAST_HUB = {"HUB_URL": f"{BASE_URL}/hub", "CORS_ALLOWED_ORIGINS": [APP_URL]}  # noqa: F405
+SMART_AUTH["TOKEN_RESPONSE_CONTRIBUTORS"] = ["fhircast_hub.smart.token_response"]
+# --- end fhircast_hub -----------------------------------------------------------------------

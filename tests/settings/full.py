@@ -86,3 +86,10 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+
+# --- fhircast_hub ---------------------------------------------------------------------------
+INSTALLED_APPS += ["channels", "fhircast_hub"]
+ASGI_APPLICATION = "sandbox_project.asgi.application"
+FHIRCAST_HUB = {"ACK_TIMEOUT_SECONDS": 10}
+SMART_AUTH["TOKEN_RESPONSE_CONTRIBUTORS"] = ["fhircast_hub.smart.token_response"]
+# --- end fhircast_hub -----------------------------------------------------------------------
