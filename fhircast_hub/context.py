@@ -108,11 +108,12 @@ def current_context(state: dict) -> dict:
 def replay(state: dict) -> list[dict]:
     """The most recent open per anchor type with no close, oldest first (FHIRcast 2-4), with the
     original id and timestamp and the current versionId."""
+    contexts = (state or {}).get("contexts") or []
     latest = {}
-    for entry in (state or {}).get("contexts") or []:
+    for entry in contexts:
         latest[entry["type"]] = entry
     events = []
-    for entry in sorted(latest.values(), key=state["contexts"].index):
+    for entry in sorted(latest.values(), key=contexts.index):
         notification = copy.deepcopy(entry["event"])
         notification["event"]["context.versionId"] = entry["versionId"]
         events.append(notification)

@@ -33,7 +33,7 @@ def read_body(request):
         if not isinstance(body, dict):
             raise HubHttpError(400, "The request body must be a JSON object.")
         return body
-    if kind == FORM_TYPE:
+    if kind in (FORM_TYPE, "multipart/form-data"):
         repeated = [key for key, values in request.POST.lists() if len(values) > 1]
         if repeated:
             raise HubHttpError(400, f"Parameters may appear only once: {', '.join(repeated)}.")

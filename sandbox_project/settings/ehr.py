@@ -24,6 +24,7 @@ IMAGING_FHIR_BASE = f"{IMAGING_URL}/fhir"
 # --- fhircast_hub ---------------------------------------------------------------------------
 INSTALLED_APPS += ["channels", "fhircast_hub"]  # noqa: F405
 ASGI_APPLICATION = "sandbox_project.asgi.application"
+CHANNEL_LAYERS = channel_layers()  # noqa: F405
 FHIRCAST_HUB = {"HUB_URL": f"{BASE_URL}/hub", "CORS_ALLOWED_ORIGINS": [APP_URL]}  # noqa: F405
 SMART_AUTH["TOKEN_RESPONSE_CONTRIBUTORS"] = ["fhircast_hub.smart.token_response"]
 # --- end fhircast_hub -----------------------------------------------------------------------
