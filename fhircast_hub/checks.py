@@ -16,10 +16,12 @@ def check_settings(app_configs, **kwargs):
     if unknown:
         problems.append(Error(f"Unknown FHIRCAST_HUB keys: {', '.join(unknown)}.", id="fhircast_hub.E002"))
     conf = {**DEFAULTS, **user}
+    numbers_ok = True
     for key in ("DEFAULT_LEASE_SECONDS", "MAX_LEASE_SECONDS", "ACK_TIMEOUT_SECONDS", "MAX_BODY_BYTES"):
         if not isinstance(conf[key], int | float) or conf[key] <= 0:
+            numbers_ok = False
             problems.append(Error(f"FHIRCAST_HUB[{key!r}] must be a positive number.", id="fhircast_hub.E003"))
-    if not problems and conf["DEFAULT_LEASE_SECONDS"] > conf["MAX_LEASE_SECONDS"]:
+    if numbers_ok and conf["DEFAULT_LEASE_SECONDS"] > conf["MAX_LEASE_SECONDS"]:
         problems.append(
             Error("FHIRCAST_HUB['DEFAULT_LEASE_SECONDS'] exceeds MAX_LEASE_SECONDS.", id="fhircast_hub.E004")
         )

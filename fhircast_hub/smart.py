@@ -33,5 +33,7 @@ def _hub_url(request):
 
     if hub_settings.HUB_URL:
         return hub_settings.HUB_URL.rstrip("/")
-    parts = urlsplit(getattr(request, "uri", "") or "")
+    from smart_auth.hooks import issuer_for
+
+    parts = urlsplit(issuer_for(request))  # the deployment's own origin, as the issuer names it
     return f"{parts.scheme}://{parts.netloc}{reverse('fhircast_hub:hub')}"
