@@ -1,4 +1,5 @@
 """Bearer-token authorization of hub requests through smart_auth's introspection."""
+
 from smart_auth import scopes as smart_scopes
 from smart_auth.introspection import introspect
 
@@ -21,7 +22,9 @@ def authenticate(request) -> dict:
     header = request.headers.get("Authorization", "")
     kind, _, value = header.partition(" ")
     if kind.lower() != "bearer" or not value.strip():
-        raise HubHttpError(401, "A bearer access token is required.", {"WWW-Authenticate": 'Bearer realm="fhircast"'})
+        raise HubHttpError(
+            401, "A bearer access token is required.", {"WWW-Authenticate": 'Bearer realm="fhircast"'}
+        )
     token = introspect(value.strip())
     if not token.get("active"):
         raise HubHttpError(

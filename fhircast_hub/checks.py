@@ -1,4 +1,5 @@
 """System checks for fhircast_hub (ids ``fhircast_hub.E0xx`` / ``W0xx``, see docs/fhircast_hub.md)."""
+
 from django.core.checks import Error, Warning, register
 
 
@@ -20,7 +21,9 @@ def check_settings(app_configs, **kwargs):
     for key in ("DEFAULT_LEASE_SECONDS", "MAX_LEASE_SECONDS", "ACK_TIMEOUT_SECONDS", "MAX_BODY_BYTES"):
         if not isinstance(conf[key], int | float) or conf[key] <= 0:
             numbers_ok = False
-            problems.append(Error(f"FHIRCAST_HUB[{key!r}] must be a positive number.", id="fhircast_hub.E003"))
+            problems.append(
+                Error(f"FHIRCAST_HUB[{key!r}] must be a positive number.", id="fhircast_hub.E003")
+            )
     if numbers_ok and conf["DEFAULT_LEASE_SECONDS"] > conf["MAX_LEASE_SECONDS"]:
         problems.append(
             Error("FHIRCAST_HUB['DEFAULT_LEASE_SECONDS'] exceeds MAX_LEASE_SECONDS.", id="fhircast_hub.E004")
@@ -30,15 +33,19 @@ def check_settings(app_configs, **kwargs):
         problems.append(
             Error(
                 f"CHANNEL_LAYERS has no {conf['CHANNEL_LAYER_ALIAS']!r} layer for the hub.",
-                hint="Configure channels_redis (production) or channels.layers.InMemoryChannelLayer (one process).",
+                hint="Configure channels_redis (production) or the in-memory layer (one process).",
                 id="fhircast_hub.E005",
             )
         )
     for key in ("TRUSTED_BACKEND_CLIENTS", "CORS_ALLOWED_ORIGINS"):
         if not isinstance(conf[key], list | tuple):
             problems.append(Error(f"FHIRCAST_HUB[{key!r}] must be a list.", id="fhircast_hub.E006"))
-    if conf["WEBSOCKET_ALLOWED_ORIGINS"] is not None and not isinstance(conf["WEBSOCKET_ALLOWED_ORIGINS"], list | tuple):
-        problems.append(Error("FHIRCAST_HUB['WEBSOCKET_ALLOWED_ORIGINS'] must be None or a list.", id="fhircast_hub.E006"))
+    if conf["WEBSOCKET_ALLOWED_ORIGINS"] is not None and not isinstance(
+        conf["WEBSOCKET_ALLOWED_ORIGINS"], list | tuple
+    ):
+        problems.append(
+            Error("FHIRCAST_HUB['WEBSOCKET_ALLOWED_ORIGINS'] must be None or a list.", id="fhircast_hub.E006")
+        )
     contributors = (getattr(settings, "SMART_AUTH", {}) or {}).get("TOKEN_RESPONSE_CONTRIBUTORS", [])
     if "fhircast_hub.smart.token_response" not in contributors:
         problems.append(

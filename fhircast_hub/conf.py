@@ -1,4 +1,5 @@
 """``FHIRCAST_HUB`` settings. Every key is documented in docs/fhircast_hub.md."""
+
 from smart_auth.appsettings import AppSettings
 
 

@@ -4,6 +4,7 @@ The endpoint id in the URL is the credential. The consumer owns what only the pr
 the socket can do: the confirmation, the replay of the current context, per-subscriber event
 filtering, acknowledgement time-outs and the lease timer.
 """
+
 import asyncio
 import json
 import logging
@@ -15,7 +16,7 @@ from . import context as ctx
 from .conf import hub_settings
 from .events import normalize_event_name
 from .models import Subscription, endpoint_group, topic_group
-from .publishing import publish_sync_error
+from .publishing import layer_call, publish_sync_error
 
 
 log = logging.getLogger(__name__)
@@ -63,16 +64,35 @@ def deactivate(endpoint):
     Subscription.objects.filter(endpoint=endpoint).update(active=False)
 
 
+SERVICE_RESTART = 1012  # RFC 6455: the client should reconnect
+
+
 class HubConsumer(AsyncJsonWebsocketConsumer):
+    pending = None  # event id -> (event name, timer), per instance once connected
+    lease_timer = None
+    subscription = None
+
     @property
     def channel_layer_alias(self):
         return hub_settings.CHANNEL_LAYER_ALIAS
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            # Typically the channel layer lost Redis: this socket's group memberships may be gone,
+            # so close with "service restart"; the subscriber reconnects to its endpoint and gets
+            # the current context again (state lives in the database, not in the layer).
+            log.warning("Closing a FHIRcast socket after a channel layer failure", exc_info=True)
+            self._cancel_timers()
+            try:
+                await send({"type": "websocket.close", "code": SERVICE_RESTART})
+            except Exception:  # the connection is already gone
+                pass
+
     async def connect(self):
         self.endpoint = self.scope["url_route"]["kwargs"]["endpoint"]
-        self.pending = {}  # event id -> (event name, timer)
-        self.lease_timer = None
-        self.subscription = None
+        self.pending = {}
         if not self._origin_allowed():
             await self.close(code=4403)
             return
@@ -97,7 +117,7 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
 
     async def _join(self, *groups):
         for name in groups:
-            await self.channel_layer.group_add(name, self.channel_name)
+            await layer_call(self.channel_layer.group_add, name, self.channel_name)
             self.groups.append(name)
 
     def _origin_allowed(self):
@@ -120,7 +140,9 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         }
 
     async def _deny(self, topic, events, reason, code=1000):
-        await self.send_json({"hub.mode": "denied", "hub.topic": topic, "hub.events": events, "hub.reason": reason})
+        await self.send_json(
+            {"hub.mode": "denied", "hub.topic": topic, "hub.events": events, "hub.reason": reason}
+        )
         self._cancel_timers()
         self.subscription = None
         await self.close(code=code)
@@ -134,7 +156,7 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             frame = None
         if not isinstance(frame, dict) or not isinstance(frame.get("id"), str):
-            await self.send_json(outcome("Expected a JSON acknowledgement {\"id\": ..., \"status\": ...}."))
+            await self.send_json(outcome('Expected a JSON acknowledgement {"id": ..., "status": ...}.'))
             return
         status = frame.get("status")
         if status is None:
@@ -231,9 +253,9 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         await self._deny(sub["topic"], ",".join(sub["events"]), "The subscription lease expired.")
 
     def _cancel_timers(self):
-        for _, timer in self.pending.values():
+        for _, timer in (self.pending or {}).values():
             timer.cancel()
-        self.pending.clear()
+        self.pending = {}
         if self.lease_timer is not None:
             self.lease_timer.cancel()
             self.lease_timer = None
@@ -241,4 +263,3 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         self._cancel_timers()
         self.subscription = None
-

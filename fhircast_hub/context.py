@@ -4,6 +4,7 @@
 context (FHIRcast 2-9). Each holds the open notification as received, a ``versionId`` and, for
 content sharing, a ``content`` collection Bundle (FHIRcast 2-10).
 """
+
 from __future__ import annotations
 
 import copy
@@ -74,7 +75,9 @@ def _apply_bundle(entry, bundle):
     """All entries or none: work on a copy and raise before anything is kept."""
     content = copy.deepcopy(entry["content"])
     resources = {_key(e["resource"]): e for e in content["entry"]}
-    protected = {_key(c["resource"]) for c in entry["event"]["event"]["context"] if isinstance(c.get("resource"), dict)}
+    protected = {
+        _key(c["resource"]) for c in entry["event"]["event"]["context"] if isinstance(c.get("resource"), dict)
+    }
     for index, item in enumerate(bundle.get("entry", [])):
         if item["request"]["method"] == "PUT":
             resource = item["resource"]
@@ -83,7 +86,9 @@ def _apply_bundle(entry, bundle):
             target = item["fullUrl"].split("/_history")[0]
             target = "/".join(target.rstrip("/").split("/")[-2:])
             if target in protected:
-                raise EventError(f"updates.entry[{index}]: {target} belongs to the open context and cannot be deleted.")
+                raise EventError(
+                    f"updates.entry[{index}]: {target} belongs to the open context and cannot be deleted."
+                )
             resources.pop(target, None)
     content["entry"] = list(resources.values())
     return content
@@ -130,4 +135,12 @@ def remember_id(state: dict, event_id: str, window: int) -> bool:
     return True
 
 
-__all__ = ["ANCHOR_KEY", "ContextConflict", "apply", "current_context", "empty_state", "remember_id", "replay"]
+__all__ = [
+    "ANCHOR_KEY",
+    "ContextConflict",
+    "apply",
+    "current_context",
+    "empty_state",
+    "remember_id",
+    "replay",
+]

@@ -3,6 +3,7 @@
 Event names are matched case-insensitively (FHIRcast 2-3); context keys are lower-case and
 matched exactly. Custom reverse-domain events (``org.example.thing``) carry no context rules.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,7 +23,12 @@ class Key:
     form: str = "resource"  # "resource", "reference" or "either"
 
 
-ANCHOR_KEY = {"Patient": "patient", "Encounter": "encounter", "ImagingStudy": "study", "DiagnosticReport": "report"}
+ANCHOR_KEY = {
+    "Patient": "patient",
+    "Encounter": "encounter",
+    "ImagingStudy": "study",
+    "DiagnosticReport": "report",
+}
 
 _OPEN_CLOSE = {
     "Patient": (Key("patient", ("Patient",)),),
@@ -61,7 +67,7 @@ CATALOG["UserHibernate"] = (Key("parameters", ("Parameters",), min=0),)
 
 # Names of earlier FHIRcast texts and short forms that mean the same event.
 ALIASES = {"logout": "UserLogout", "hibernate": "UserHibernate", "syncerror": "SyncError"}
-_BY_LOWER = {name.lower(): name for name in CATALOG} | {k: v for k, v in ALIASES.items()}
+_BY_LOWER = {name.lower(): name for name in CATALOG} | dict(ALIASES)
 
 INFRASTRUCTURE = {"SyncError", "UserLogout", "UserHibernate", "Home-open"}
 
@@ -138,7 +144,9 @@ def validate_notification(body) -> dict:
         raise EventError("'event.hub.topic' must be a non-empty string.")
     name = normalize_event_name(event["hub.event"])
     context = event["context"]
-    if not isinstance(context, list) or not all(isinstance(c, dict) and isinstance(c.get("key"), str) for c in context):
+    if not isinstance(context, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("key"), str) for c in context
+    ):
         raise EventError("'event.context' must be an array of objects with a 'key'.")
     if name in CATALOG:
         _check_context(name, context)
@@ -187,8 +195,14 @@ def _check_item(name, rule, item):
         if rule.form == "reference":
             raise EventError(f"{name}: context key {rule.name!r} must be a reference.")
         if not isinstance(resource, dict) or resource.get("resourceType") not in rule.types:
-            raise EventError(f"{name}: context key {rule.name!r} must hold a {'/'.join(rule.types)} resource.")
-        if resource["resourceType"] != "Bundle" and not resource.get("id") and rule.name in ANCHOR_KEY.values():
+            raise EventError(
+                f"{name}: context key {rule.name!r} must hold a {'/'.join(rule.types)} resource."
+            )
+        if (
+            resource["resourceType"] != "Bundle"
+            and not resource.get("id")
+            and rule.name in ANCHOR_KEY.values()
+        ):
             raise EventError(f"{name}: the {rule.name!r} resource needs an 'id'.")
     elif reference is not None and rule.form in ("reference", "either"):
         ref = reference.get("reference") if isinstance(reference, dict) else None

@@ -1,4 +1,5 @@
 """Small HTTP helpers of the hub views: request bodies, plain-text errors and CORS."""
+
 import functools
 import json
 

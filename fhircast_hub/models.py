@@ -1,5 +1,6 @@
 """Hub state kept in the database (never only in the channel layer): topics with their context,
 and WebSocket subscriptions with their leases."""
+
 import hashlib
 import secrets
 
@@ -22,7 +23,11 @@ class Topic(models.Model):
 
     name = models.CharField(max_length=100, unique=True, default=new_topic_name)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="fhircast_topics"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="fhircast_topics",
     )
     workstation = models.CharField(max_length=200, blank=True)
     state = models.JSONField(default=dict, blank=True)

@@ -1,4 +1,5 @@
 """Who may use a topic: the default ``FHIRCAST_HUB["TOPIC_ACCESS_POLICY"]``."""
+
 from .conf import hub_settings
 
 

@@ -4,6 +4,8 @@ The topic row is locked while the state changes and the event goes to the channe
 events of one topic leave the hub in acceptance order from any process; a per-topic sequence
 number lets a consumer drop what its replay already covered.
 """
+
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -13,7 +15,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from . import context as ctx
-from .auth import topic_for
+from .auth import HubHttpError, topic_for
 from .conf import hub_settings
 from .models import Topic
 
@@ -28,16 +30,37 @@ def channel_layer():
     return get_channel_layer(hub_settings.CHANNEL_LAYER_ALIAS)
 
 
+LAYER_ATTEMPTS = 3
+
+
+async def layer_call(method, *args):
+    """Call the channel layer, retrying: after a Redis restart the first use of each pooled
+    connection fails once, and the client library replaces it."""
+    for attempt in range(1, LAYER_ATTEMPTS + 1):
+        try:
+            return await method(*args)
+        except Exception:
+            if attempt == LAYER_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.05 * attempt)
+
+
 def send_to_group(group, message):
-    async_to_sync(channel_layer().group_send)(group, message)
+    try:
+        async_to_sync(layer_call)(channel_layer().group_send, group, message)
+    except Exception as error:  # e.g. Redis restarting: refuse, and let the transaction roll back
+        log.warning("Channel layer unavailable: %r", error)
+        raise HubHttpError(503, "The hub cannot distribute events right now; nothing was changed.")
 
 
 def publish(token, topic_name, notification, exclude_endpoint=None):
     """Apply and distribute a validated notification. Returns (notification, duplicate).
     Raises ContextConflict/EventError/HubHttpError before anything changes."""
     with transaction.atomic():
-        topic = topic_for(token, topic_name, for_update=True) if token is not None else (
-            Topic.objects.select_for_update().get(name=topic_name)
+        topic = (
+            topic_for(token, topic_name, for_update=True)
+            if token is not None
+            else (Topic.objects.select_for_update().get(name=topic_name))
         )
         state = topic.state or ctx.empty_state()
         if not ctx.remember_id(state, notification["id"], hub_settings.DUPLICATE_ID_WINDOW):
@@ -73,7 +96,10 @@ def sync_error(topic_name, event_id, event_name, subscriber_name, diagnostics):
                     "coding": [
                         {"system": f"{SYNC_ERROR_SYSTEM}/eventid", "code": event_id},
                         {"system": f"{SYNC_ERROR_SYSTEM}/eventname", "code": event_name},
-                        {"system": f"{SYNC_ERROR_SYSTEM}/subscribername", "code": subscriber_name or "unnamed"},
+                        {
+                            "system": f"{SYNC_ERROR_SYSTEM}/subscribername",
+                            "code": subscriber_name or "unnamed",
+                        },
                     ]
                 },
             }

@@ -1,4 +1,5 @@
 """WebSocket routes: include in the project's ProtocolTypeRouter (see docs/fhircast_hub.md)."""
+
 from django.urls import path
 
 from .consumers import HubConsumer

@@ -1,4 +1,5 @@
 """smart_auth integration: the token response of a FHIRcast grant names the hub and the topic."""
+
 from urllib.parse import urlsplit
 
 from .conf import hub_settings

@@ -1,4 +1,5 @@
 """Subscribe, re-subscribe and unsubscribe requests (FHIRcast 2-4)."""
+
 import time
 from datetime import timedelta
 
@@ -42,7 +43,9 @@ def _endpoint_id(value):
 
 def _subscribe(request, token, topic, endpoint, params):
     try:
-        events = parse_event_list(params.get("hub.events") if isinstance(params.get("hub.events"), str) else "")
+        events = parse_event_list(
+            params.get("hub.events") if isinstance(params.get("hub.events"), str) else ""
+        )
     except EventError as error:
         raise HubHttpError(400, str(error))
     require_event_access(token, events, "read")
@@ -59,7 +62,11 @@ def _subscribe(request, token, topic, endpoint, params):
             transaction.on_commit(
                 lambda: send_to_group(
                     subscription.group_name,
-                    {"type": "fhircast.resubscribe", "events": events, "lease_seconds": subscription.lease_seconds()},
+                    {
+                        "type": "fhircast.resubscribe",
+                        "events": events,
+                        "lease_seconds": subscription.lease_seconds(),
+                    },
                 )
             )
         else:
@@ -107,6 +114,8 @@ def _unsubscribe(request, topic, endpoint):
         subscription.active = False  # FHIRcast 2-4: the endpoint SHALL NOT be reused
         subscription.save(update_fields=["active"])
         transaction.on_commit(
-            lambda: send_to_group(subscription.group_name, {"type": "fhircast.unsubscribe", "reason": "unsubscribed"})
+            lambda: send_to_group(
+                subscription.group_name, {"type": "fhircast.unsubscribe", "reason": "unsubscribed"}
+            )
         )
     return {"hub.channel.endpoint": websocket_url(subscription.endpoint, request)}

@@ -1,4 +1,5 @@
 """The hub's public URLs (hub.url and WebSocket endpoints)."""
+
 from urllib.parse import urlsplit, urlunsplit
 
 from django.urls import reverse

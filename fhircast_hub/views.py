@@ -1,4 +1,5 @@
 """HTTP side of the hub: discovery, subscriptions, context changes, current context, sessions."""
+
 from django.views.decorators.http import require_http_methods
 
 from . import subscriptions
@@ -95,4 +96,3 @@ def sessions(request):
             }
         )
     return json_response({"sessions": rows})
-

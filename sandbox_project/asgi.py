@@ -1,5 +1,6 @@
 """ASGI entry point of every sandbox role: Django for HTTP and, when fhircast_hub is installed,
 the hub's WebSocket endpoints under Channels' ProtocolTypeRouter."""
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -1,5 +1,6 @@
 """Fixtures of the hub tests: real tokens from smart_auth, HTTP through Django's test client,
 WebSockets through Channels communicators."""
+
 import asyncio
 import json
 import uuid
@@ -49,12 +50,19 @@ class Hub:
         return {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
 
     def subscribe(self, topic, events, token=None, form=True, **extra):
-        data = {"hub.mode": "subscribe", "hub.channel.type": "websocket", "hub.topic": topic, "hub.events": events}
+        data = {
+            "hub.mode": "subscribe",
+            "hub.channel.type": "websocket",
+            "hub.topic": topic,
+            "hub.events": events,
+        }
         data.update(extra)
         data = {k: v for k, v in data.items() if v is not None}
         if form:
             return self.client.post("/hub", urlencode(data), content_type=FORM, **self.headers(token))
-        return self.client.post("/hub", json.dumps(data), content_type="application/json", **self.headers(token))
+        return self.client.post(
+            "/hub", json.dumps(data), content_type="application/json", **self.headers(token)
+        )
 
     def unsubscribe(self, topic, endpoint, token=None):
         data = {"hub.mode": "unsubscribe", "hub.channel.type": "websocket", "hub.topic": topic}

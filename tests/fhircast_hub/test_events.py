@@ -1,4 +1,5 @@
 """The event catalog and the context state machine, without a database."""
+
 import pytest
 
 from fhircast_hub import context as ctx
@@ -22,11 +23,17 @@ def test_event_names_are_case_insensitive_and_spelled_as_the_catalog():
     [
         ("Patient-open", [patient()]),
         ("Patient-close", [patient()]),
-        ("Encounter-open", [{"key": "encounter", "resource": {"resourceType": "Encounter", "id": "e"}}, patient()]),
+        (
+            "Encounter-open",
+            [{"key": "encounter", "resource": {"resourceType": "Encounter", "id": "e"}}, patient()],
+        ),
         ("ImagingStudy-open", [study()]),
         ("ImagingStudy-close", [study(), patient()]),
         ("DiagnosticReport-open", [report(), patient(), study(), study("st-2")]),
-        ("DiagnosticReport-select", [report(), {"key": "select", "reference": [{"reference": "Observation/o"}]}]),
+        (
+            "DiagnosticReport-select",
+            [report(), {"key": "select", "reference": [{"reference": "Observation/o"}]}],
+        ),
         ("UserLogout", []),
         ("hibernate", [{"key": "parameters", "resource": {"resourceType": "Parameters"}}]),
         ("Home-open", []),
@@ -42,8 +49,16 @@ def test_catalog_events_with_their_required_context_are_accepted(name, context):
     [
         ("Patient-open", [], "requires context key 'patient'"),
         ("Patient-open", [patient(), patient("p2")], "at most 1"),
-        ("Patient-open", [{"key": "patient", "resource": {"resourceType": "Encounter", "id": "x"}}], "Patient"),
-        ("Encounter-open", [{"key": "encounter", "resource": {"resourceType": "Encounter", "id": "e"}}], "'patient'"),
+        (
+            "Patient-open",
+            [{"key": "patient", "resource": {"resourceType": "Encounter", "id": "x"}}],
+            "Patient",
+        ),
+        (
+            "Encounter-open",
+            [{"key": "encounter", "resource": {"resourceType": "Encounter", "id": "e"}}],
+            "'patient'",
+        ),
         ("DiagnosticReport-open", [report()], "'patient'"),
         ("SyncError", [patient()], "'operationoutcome'"),
         ("Patient-jump", [patient()], "Unknown event"),
@@ -78,13 +93,19 @@ def update(version, entries, rid="rep-1"):
     bundle = {"resourceType": "Bundle", "id": "b1", "type": "transaction", "entry": entries}
     return valid(
         "DiagnosticReport-update",
-        [{"key": "report", "reference": {"reference": f"DiagnosticReport/{rid}"}}, {"key": "updates", "resource": bundle}],
+        [
+            {"key": "report", "reference": {"reference": f"DiagnosticReport/{rid}"}},
+            {"key": "updates", "resource": bundle},
+        ],
         **{"context.versionId": version},
     )
 
 
 def put(oid):
-    return {"request": {"method": "PUT", "url": f"Observation/{oid}"}, "resource": {"resourceType": "Observation", "id": oid}}
+    return {
+        "request": {"method": "PUT", "url": f"Observation/{oid}"},
+        "resource": {"resourceType": "Observation", "id": oid},
+    }
 
 
 def opened_report():
@@ -117,7 +138,9 @@ def test_an_update_is_all_or_nothing():
     """FHIRcast 2-10: reject the whole request on any problem (no partial application)."""
     state, version = opened_report()
     with pytest.raises(EventError):
-        ctx.apply(state, update(version, [put("o1"), {"request": {"method": "DELETE"}, "fullUrl": "Patient/pat-1"}]))
+        ctx.apply(
+            state, update(version, [put("o1"), {"request": {"method": "DELETE"}, "fullUrl": "Patient/pat-1"}])
+        )
     with pytest.raises(EventError):
         update(version, [put("o1"), {"request": {"method": "POST", "url": "Observation"}}])
     assert ctx.current_context(state)["context.versionId"] == version

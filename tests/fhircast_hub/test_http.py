@@ -1,4 +1,5 @@
 """The hub's HTTP API: discovery, token response, authorization, subscriptions, context changes."""
+
 import json
 
 import pytest
@@ -15,7 +16,9 @@ def test_well_known_configuration_needs_no_token(client):
         assert response.status_code == 200
         assert response["Content-Type"].startswith("application/json")
         body = response.json()
-        assert {"Patient-open", "DiagnosticReport-update", "SyncError", "UserLogout"} <= set(body["eventsSupported"])
+        assert {"Patient-open", "DiagnosticReport-update", "SyncError", "UserLogout"} <= set(
+            body["eventsSupported"]
+        )
         assert body["websocketSupport"] is True
         assert body["fhircastVersion"] == "3.0.0"
         assert body["capabilities"]["supportsGetCurrentContext"] is body["getCurrentSupport"] is True
@@ -64,7 +67,9 @@ def test_another_users_topic_is_refused(hub, client, flow, users):
 
 def test_scopes_limit_events_per_mode(client, flow, users):
     """FHIRcast 2-2: fhircast/<event>.read to subscribe, .write to request a change."""
-    body = flow.run("openid fhirUser fhircast/Patient-open.read fhircast/Patient-close.read", users["clinician"]).json()
+    body = flow.run(
+        "openid fhirUser fhircast/Patient-open.read fhircast/Patient-close.read", users["clinician"]
+    ).json()
     hub = Hub(client, body["access_token"])
     assert hub.subscribe(body["hub.topic"], "Patient-open,Patient-close").status_code == 202
     refused = hub.subscribe(body["hub.topic"], "Patient-open,Encounter-open")
@@ -175,15 +180,32 @@ def test_context_change_is_accepted_and_current_context_follows(hub, topic, kind
 
 def test_context_change_by_topic_url_is_equivalent(hub, topic):
     """STU2 form: POST {hub}/{topic}; the topic in the body must match."""
-    body = json.dumps({"timestamp": "2026-01-01T00:00:00Z", "id": "x1", "event": {"hub.topic": topic, "hub.event": "Patient-open", "context": [patient()]}})
-    assert hub.client.post(f"/hub/{topic}", body, content_type="application/json", **hub.headers()).status_code == 202
+    body = json.dumps(
+        {
+            "timestamp": "2026-01-01T00:00:00Z",
+            "id": "x1",
+            "event": {"hub.topic": topic, "hub.event": "Patient-open", "context": [patient()]},
+        }
+    )
+    assert (
+        hub.client.post(f"/hub/{topic}", body, content_type="application/json", **hub.headers()).status_code
+        == 202
+    )
     wrong = body.replace(topic, "other")
-    assert hub.client.post(f"/hub/{topic}", wrong, content_type="application/json", **hub.headers()).status_code == 400
+    assert (
+        hub.client.post(f"/hub/{topic}", wrong, content_type="application/json", **hub.headers()).status_code
+        == 400
+    )
 
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[]", b'{"id": "1", "timestamp": "2026-01-01T00:00:00Z"}', b'{"id": "1", "timestamp": "yesterday", "event": {}}'],
+    [
+        b"{not json",
+        b"[]",
+        b'{"id": "1", "timestamp": "2026-01-01T00:00:00Z"}',
+        b'{"id": "1", "timestamp": "yesterday", "event": {}}',
+    ],
 )
 def test_bad_context_changes_get_400_and_change_nothing(hub, topic, body):
     """FHIRcast 2-6: a rejected request gets 4xx; the current context is unchanged."""
@@ -208,8 +230,19 @@ def test_update_select_close_of_a_report_that_is_not_open_is_409(hub, topic):
     """IHE IRA RAD-148/150/151: 409 Conflict for a context that is not open."""
     update = {"resourceType": "Bundle", "id": "b", "type": "transaction", "entry": []}
     ref = {"key": "report", "reference": {"reference": "DiagnosticReport/rep-1"}}
-    assert hub.publish(topic, "DiagnosticReport-update", [ref, {"key": "updates", "resource": update}], **{"context.versionId": "v"}).status_code == 409
-    assert hub.publish(topic, "DiagnosticReport-select", [ref, {"key": "select", "reference": []}]).status_code == 409
+    assert (
+        hub.publish(
+            topic,
+            "DiagnosticReport-update",
+            [ref, {"key": "updates", "resource": update}],
+            **{"context.versionId": "v"},
+        ).status_code
+        == 409
+    )
+    assert (
+        hub.publish(topic, "DiagnosticReport-select", [ref, {"key": "select", "reference": []}]).status_code
+        == 409
+    )
     assert hub.publish(topic, "DiagnosticReport-close", [report(), patient()]).status_code == 409
 
 
@@ -218,15 +251,35 @@ def test_stale_update_is_refused_over_http(hub, topic):
     opened = hub.publish(topic, "DiagnosticReport-open", [report(), patient()]).json()["event"]["event"]
     version = opened["context.versionId"]
     ref = {"key": "report", "reference": {"reference": "DiagnosticReport/rep-1"}}
-    bundle = {"resourceType": "Bundle", "id": "b", "type": "transaction", "entry": [
-        {"request": {"method": "PUT", "url": "Observation/o1"}, "resource": {"resourceType": "Observation", "id": "o1"}}
-    ]}
-    first = hub.publish(topic, "DiagnosticReport-update", [ref, {"key": "updates", "resource": bundle}], **{"context.versionId": version})
+    bundle = {
+        "resourceType": "Bundle",
+        "id": "b",
+        "type": "transaction",
+        "entry": [
+            {
+                "request": {"method": "PUT", "url": "Observation/o1"},
+                "resource": {"resourceType": "Observation", "id": "o1"},
+            }
+        ],
+    }
+    first = hub.publish(
+        topic,
+        "DiagnosticReport-update",
+        [ref, {"key": "updates", "resource": bundle}],
+        **{"context.versionId": version},
+    )
     assert first.status_code == 202
     assert first.json()["event"]["event"]["context.priorVersionId"] == version
-    stale = hub.publish(topic, "DiagnosticReport-update", [ref, {"key": "updates", "resource": bundle}], **{"context.versionId": version})
+    stale = hub.publish(
+        topic,
+        "DiagnosticReport-update",
+        [ref, {"key": "updates", "resource": bundle}],
+        **{"context.versionId": version},
+    )
     assert stale.status_code == 409
-    assert hub.current(topic).json()["context.versionId"] == first.json()["event"]["event"]["context.versionId"]
+    assert (
+        hub.current(topic).json()["context.versionId"] == first.json()["event"]["event"]["context.versionId"]
+    )
 
 
 def test_a_retried_event_id_is_acknowledged_once(hub, topic):
@@ -237,7 +290,9 @@ def test_a_retried_event_id_is_acknowledged_once(hub, topic):
     assert Topic.objects.get(name=topic).sequence == 1
 
 
-def test_session_discovery_lists_only_the_callers_sessions(hub, topic, users, backend_token, client, settings):
+def test_session_discovery_lists_only_the_callers_sessions(
+    hub, topic, users, backend_token, client, settings
+):
     """Vendor extension GET {hub}/session?user=&workstation= (FHIRcast defines none)."""
     Topic.objects.create(user=users["other"], workstation="ws-9")
     rows = hub.client.get("/hub/session", **hub.headers()).json()["sessions"]
@@ -246,7 +301,9 @@ def test_session_discovery_lists_only_the_callers_sessions(hub, topic, users, ba
     assert hub.client.get("/hub/session?user=other", **hub.headers()).json()["sessions"] == []
     client_id, token = backend_token()
     settings.FHIRCAST_HUB = {"TRUSTED_BACKEND_CLIENTS": [client_id]}
-    found = client.get("/hub/session?user=other&workstation=ws-9", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    found = client.get(
+        "/hub/session?user=other&workstation=ws-9", HTTP_AUTHORIZATION=f"Bearer {token}"
+    ).json()
     assert [r["workstation"] for r in found["sessions"]] == ["ws-9"]
     assert client.get("/hub/session").status_code == 401
 
@@ -264,6 +321,11 @@ def test_cors_is_configurable(hub, topic, settings):
 def test_system_checks_report_bad_settings(settings):
     from fhircast_hub.checks import check_settings
 
-    settings.FHIRCAST_HUB = {"DEFAULT_LEASE_SECONDS": 100, "MAX_LEASE_SECONDS": 10, "NOPE": 1, "CHANNEL_LAYER_ALIAS": "x"}
+    settings.FHIRCAST_HUB = {
+        "DEFAULT_LEASE_SECONDS": 100,
+        "MAX_LEASE_SECONDS": 10,
+        "NOPE": 1,
+        "CHANNEL_LAYER_ALIAS": "x",
+    }
     ids = {problem.id for problem in check_settings(None)}
     assert {"fhircast_hub.E002", "fhircast_hub.E004", "fhircast_hub.E005"} <= ids

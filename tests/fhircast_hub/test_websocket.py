@@ -1,5 +1,6 @@
 """Subscribers over real WebSockets (Channels communicators): confirmation, delivery, replay,
 acknowledgements and SyncError, leases, re-subscribe and unsubscribe."""
+
 import pytest
 
 from fhircast_hub.models import Subscription
@@ -62,7 +63,9 @@ async def test_subscribers_only_get_the_events_they_asked_for(hub, topic):
 async def test_current_context_is_replayed_after_the_confirmation(hub, topic):
     """FHIRcast 2-4: after confirming, the Hub SHALL send the most recent open per anchor type
     that was not closed, with its original timestamp, filtered by the subscriber's events."""
-    opened = (await call(hub.publish, topic, "Patient-open", [patient()], timestamp="2026-01-01T10:00:00Z")).json()
+    opened = (
+        await call(hub.publish, topic, "Patient-open", [patient()], timestamp="2026-01-01T10:00:00Z")
+    ).json()
     await call(hub.publish, topic, "ImagingStudy-open", [study(), patient()])
     socket, _, _ = await subscribed(hub, topic, "Patient-open,ImagingStudy-open")
     replayed = await socket.events(2)
@@ -114,7 +117,12 @@ async def test_unsubscribe_denies_closes_and_stops_delivery(hub, topic):
     response = await call(hub.unsubscribe, topic, endpoint)
     assert response.status_code == 202
     denial = await leaving.frame()
-    assert denial == {"hub.mode": "denied", "hub.topic": topic, "hub.events": "Patient-open", "hub.reason": "unsubscribed"}
+    assert denial == {
+        "hub.mode": "denied",
+        "hub.topic": topic,
+        "hub.events": "Patient-open",
+        "hub.reason": "unsubscribed",
+    }
     assert (await leaving.closed())[0]
     await call(hub.publish, topic, "Patient-open", [patient()])
     assert (await staying.frame())["event"]["hub.event"] == "Patient-open"
@@ -139,7 +147,9 @@ async def test_resubscribe_with_the_same_endpoint_replaces_the_events(hub, topic
 
 async def test_lease_expiry_denies_and_closes(hub, topic):
     """FHIRcast 2-4: when a lease expires the Hub unsubscribes and closes the socket."""
-    socket, endpoint, confirmation = await subscribed(hub, topic, "Patient-open", **{"hub.lease_seconds": "1"})
+    socket, endpoint, confirmation = await subscribed(
+        hub, topic, "Patient-open", **{"hub.lease_seconds": "1"}
+    )
     assert confirmation["hub.lease_seconds"] <= 1
     denial = await socket.frame()
     assert denial["hub.mode"] == "denied" and "lease" in denial["hub.reason"]
@@ -234,19 +244,40 @@ async def test_bad_frames_get_an_operation_outcome_and_change_nothing(hub, topic
 
 async def test_content_sharing_over_the_socket(hub, topic):
     """FHIRcast 2-10: open carries a versionId; an update carries the new and prior versions."""
-    socket, _, _ = await subscribed(hub, topic, "DiagnosticReport-open,DiagnosticReport-update,DiagnosticReport-select")
+    socket, _, _ = await subscribed(
+        hub, topic, "DiagnosticReport-open,DiagnosticReport-update,DiagnosticReport-select"
+    )
     await call(hub.publish, topic, "DiagnosticReport-open", [report(), patient()])
     opened = await socket.frame()
     version = opened["event"]["context.versionId"]
-    bundle = {"resourceType": "Bundle", "id": "bundle-1", "type": "transaction", "entry": [
-        {"request": {"method": "PUT", "url": "Observation/o1"}, "resource": {"resourceType": "Observation", "id": "o1"}}
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "id": "bundle-1",
+        "type": "transaction",
+        "entry": [
+            {
+                "request": {"method": "PUT", "url": "Observation/o1"},
+                "resource": {"resourceType": "Observation", "id": "o1"},
+            }
+        ],
+    }
     ref = {"key": "report", "reference": {"reference": "DiagnosticReport/rep-1"}}
-    await call(hub.publish, topic, "DiagnosticReport-update", [ref, {"key": "updates", "resource": bundle}], **{"context.versionId": version})
+    await call(
+        hub.publish,
+        topic,
+        "DiagnosticReport-update",
+        [ref, {"key": "updates", "resource": bundle}],
+        **{"context.versionId": version},
+    )
     updated = await socket.frame()
     assert updated["event"]["context.priorVersionId"] == version
     assert updated["event"]["context"][1]["resource"]["id"] == "bundle-1"
-    await call(hub.publish, topic, "DiagnosticReport-select", [ref, {"key": "select", "reference": [{"reference": "Observation/o1"}]}])
+    await call(
+        hub.publish,
+        topic,
+        "DiagnosticReport-select",
+        [ref, {"key": "select", "reference": [{"reference": "Observation/o1"}]}],
+    )
     assert (await socket.frame())["event"]["hub.event"] == "DiagnosticReport-select"
     await socket.close()
 

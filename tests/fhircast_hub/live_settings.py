@@ -1,0 +1,39 @@
+"""Settings of the hub processes that the live tests and the benchmark start (uvicorn).
+
+FHIRCAST_LIVE_DB: a SQLite file (default) or FHIRCAST_LIVE_DATABASE_URL for PostgreSQL;
+FHIRCAST_LIVE_REDIS: the Redis URL of the channels_redis layer shared by the processes.
+"""
+
+import os
+
+from tests.settings.full import *  # noqa: F403
+
+
+if os.environ.get("FHIRCAST_LIVE_DATABASE_URL"):
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(os.environ["FHIRCAST_LIVE_DATABASE_URL"], conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("FHIRCAST_LIVE_DB", "/tmp/fhircast-live.sqlite3"),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
+        }
+    }
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [os.environ.get("FHIRCAST_LIVE_REDIS", "redis://127.0.0.1:6379/0")],
+            "prefix": os.environ.get("FHIRCAST_LIVE_PREFIX", "fhircast-live"),
+            "capacity": 1000,
+        },
+    }
+}
+FHIRCAST_HUB = {"ACK_TIMEOUT_SECONDS": 30}
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
