@@ -46,6 +46,7 @@ def check_settings(app_configs, **kwargs):
         problems.append(
             Error("FHIRCAST_HUB['WEBSOCKET_ALLOWED_ORIGINS'] must be None or a list.", id="fhircast_hub.E006")
         )
+    problems += _redis_timeout_problems(layers.get(conf["CHANNEL_LAYER_ALIAS"], {}))
     contributors = (getattr(settings, "SMART_AUTH", {}) or {}).get("TOKEN_RESPONSE_CONTRIBUTORS", [])
     if "fhircast_hub.smart.token_response" not in contributors:
         problems.append(
@@ -56,3 +57,20 @@ def check_settings(app_configs, **kwargs):
             )
         )
     return problems
+
+
+def _redis_timeout_problems(layer):
+    """channels_redis waits 5 s in BZPOPMIN; redis-py 8 also times sockets out after 5 s, so
+    under load a consumer's receive fails and its socket is closed."""
+    if not layer.get("BACKEND", "").startswith("channels_redis.core"):
+        return []
+    hosts = (layer.get("CONFIG") or {}).get("hosts") or []
+    if all(isinstance(h, dict) and (h.get("socket_timeout") or 0) > 5 for h in hosts) and hosts:
+        return []
+    return [
+        Warning(
+            "channels_redis hosts without a socket_timeout above 5 s: receives can time out under load.",
+            hint='Give each host as {"address": "redis://…", "socket_timeout": 30}.',
+            id="fhircast_hub.W002",
+        )
+    ]

@@ -16,10 +16,17 @@ from . import context as ctx
 from .conf import hub_settings
 from .events import normalize_event_name
 from .models import Subscription, endpoint_group, topic_group
-from .publishing import layer_call, publish_sync_error
+from .publishing import LAYER_ATTEMPTS, layer_call, publish_sync_error
 
 
 log = logging.getLogger(__name__)
+
+try:
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+except ImportError:  # channels_redis is optional
+
+    class RedisTimeoutError(Exception):
+        pass
 
 NORMAL_CLOSE = (1000, 1001)
 
@@ -75,6 +82,23 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
     @property
     def channel_layer_alias(self):
         return hub_settings.CHANNEL_LAYER_ALIAS
+
+    @property
+    def channel_receive(self):
+        return self._receive_retrying_timeouts
+
+    @channel_receive.setter
+    def channel_receive(self, receive):
+        self._layer_receive = receive
+
+    async def _receive_retrying_timeouts(self):
+        # A read time-out of the blocking pop is not a lost connection: poll again.
+        for attempt in range(1, LAYER_ATTEMPTS + 1):
+            try:
+                return await self._layer_receive()
+            except (TimeoutError, RedisTimeoutError):
+                if attempt == LAYER_ATTEMPTS:
+                    raise
 
     async def __call__(self, scope, receive, send):
         try:

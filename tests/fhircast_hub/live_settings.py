@@ -9,10 +9,13 @@ import os
 from tests.settings.full import *  # noqa: F403
 
 
+REDIS_URL = os.environ.get("FHIRCAST_LIVE_REDIS", "redis://127.0.0.1:6379/0")
+
 if os.environ.get("FHIRCAST_LIVE_DATABASE_URL"):
     import dj_database_url
 
-    DATABASES = {"default": dj_database_url.parse(os.environ["FHIRCAST_LIVE_DATABASE_URL"], conn_max_age=60)}
+    # conn_max_age=0: under ASGI each request runs in its own thread; persistent connections leak.
+    DATABASES = {"default": dj_database_url.parse(os.environ["FHIRCAST_LIVE_DATABASE_URL"], conn_max_age=0)}
 else:
     DATABASES = {
         "default": {
@@ -29,11 +32,17 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [os.environ.get("FHIRCAST_LIVE_REDIS", "redis://127.0.0.1:6379/0")],
+            # socket_timeout above channels_redis' 5 s BZPOPMIN (redis-py 8 defaults to 5 s too).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": os.environ.get("FHIRCAST_LIVE_PREFIX", "fhircast-live"),
             "capacity": 1000,
         },
     }
 }
 FHIRCAST_HUB = {"ACK_TIMEOUT_SECONDS": 30}
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"level": "WARNING", "handlers": ["console"]},
+}
