@@ -13,6 +13,7 @@ bounded in count and time.
 import argparse
 import asyncio
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -250,7 +251,8 @@ async def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
     print(f"{TOPICS * PER_TOPIC} subscribers / {TOPICS} topics, ", end="")
     print(f"{args.rate:g} publishes/s for {args.seconds:g} s,")
-    print("2 uvicorn workers, channels_redis RedisChannelLayer at 127.0.0.1:6379\n")
+    print("2 uvicorn workers, channels_redis RedisChannelLayer at 127.0.0.1:6379")
+    print(f"load average before the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores)\n")
     results = {}
     tmp = tempfile.mkdtemp(prefix="fhircast-bench-")
     try:
@@ -270,8 +272,14 @@ async def main():
         print(f"\nhub/relay p99 ({label}): {ratio:.2f}×", end="")
     print()
     complete = hub["delivered"] == hub["expected"] == hub["published"] * PER_TOPIC
-    ok = complete and percentile(hub["accept"], 99) <= 100
-    print("\nTARGET (100 % delivery, p99 ≤ 100 ms):", "met" if ok else "NOT met")
+    # The hub hands an event to the layer before it answers 202, so accepted→frame is ~0 by
+    # construction; judge the target on the stricter request-sent→frame figure.
+    p99 = percentile(hub["send"], 99)
+    ratio = p99 / max(0.001, percentile(relay["send"], 99))
+    print(f"\nTARGET 100 % delivery: {'met' if complete else 'NOT met'};", end=" ")
+    print(f"p99 sent→frame ≤ 100 ms: {'met' if p99 <= 100 else 'NOT met'} ({p99:.1f} ms);", end=" ")
+    print(f"≤ 1.5× relay: {'met' if ratio <= 1.5 else 'NOT met'} ({ratio:.2f}×)")
+    print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores)")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ REDIS_URL = os.environ.get("FHIRCAST_LIVE_REDIS", "redis://127.0.0.1:6379/0")
 if os.environ.get("FHIRCAST_LIVE_DATABASE_URL"):
     import dj_database_url
 
-    # conn_max_age=0: under ASGI each request runs in its own thread; persistent connections leak.
+    # Under ASGI each request runs in its own thread, so persistent connections would leak:
+    # use Django's PostgreSQL connection pool (psycopg_pool) instead.
     DATABASES = {"default": dj_database_url.parse(os.environ["FHIRCAST_LIVE_DATABASE_URL"], conn_max_age=0)}
+    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 2, "max_size": 12, "timeout": 10}}
 else:
     DATABASES = {
         "default": {
