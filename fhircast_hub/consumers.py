@@ -210,6 +210,7 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
             return
         notification = message["notification"]
         await self.send_json(notification)
+        self.last_event = (notification["id"], notification["event"]["hub.event"])
         if message["event"] != "syncerror":
             event_id = notification["id"]
             timer = asyncio.get_running_loop().call_later(
@@ -248,13 +249,14 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
             sub = self.subscription
             await self._deny(sub["topic"], ",".join(sub["events"]), "Unsubscribed: no acknowledgement.")
 
-    async def _sync_error(self, event_id, name, diagnostics):
+    async def _sync_error(self, event_id, name, diagnostics, subscription=None):
+        subscription = subscription or self.subscription
         await database_sync_to_async(publish_sync_error)(
-            self.subscription["topic"],
+            subscription["topic"],
             self.endpoint,
             event_id=event_id,
             event_name=name,
-            subscriber_name=self.subscription["name"],
+            subscriber_name=subscription["name"],
             diagnostics=diagnostics,
         )
 
@@ -285,5 +287,10 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
             self.lease_timer = None
 
     async def disconnect(self, code):
+        subscription, last = self.subscription, getattr(self, "last_event", None)
         self._cancel_timers()
+        if subscription is not None and code not in NORMAL_CLOSE and last is not None:
+            # FHIRcast 2-5: MAY report an abnormal close; SHALL NOT for 1000/1001.
+            diagnostics = f"Subscriber connection closed abnormally ({code})."
+            await self._sync_error(*last, diagnostics, subscription=subscription)
         self.subscription = None

@@ -290,3 +290,20 @@ async def test_origin_check_is_configurable(hub, topic, settings):
     socket.communicator.scope["headers"] = [(b"origin", b"https://evil.example")]
     connected, _ = await socket.communicator.connect(timeout=3)
     assert not connected
+
+
+async def test_abnormal_close_yields_a_syncerror_and_a_normal_close_does_not(hub, topic):
+    """FHIRcast 2-5: the Hub MAY send a SyncError when a socket closes abnormally and SHALL NOT
+    for 1000/1001."""
+    polite, _, _ = await subscribed(hub, topic, "Patient-open", **{"subscriber.name": "Polite"})
+    crashing, _, _ = await subscribed(hub, topic, "Patient-open", **{"subscriber.name": "Crashy"})
+    watcher, _, _ = await subscribed(hub, topic, "Patient-open,SyncError")
+    await call(hub.publish, topic, "Patient-open", [patient()], id="e-9")
+    for socket in (polite, crashing, watcher):
+        await socket.ack((await socket.frame())["id"])
+    await polite.close(code=1000)
+    assert await watcher.silent()
+    await crashing.close(code=1006)
+    error = await watcher.frame()
+    assert failed(error) == {"eventid": "e-9", "eventname": "Patient-open", "subscribername": "Crashy"}
+    await watcher.close()
