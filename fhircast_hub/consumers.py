@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -99,6 +100,15 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
             except (TimeoutError, RedisTimeoutError):
                 if attempt == LAYER_ATTEMPTS:
                     raise
+
+    async def dispatch(self, message):
+        # Channels closes stale DB connections before every handler (a thread hop per frame).
+        # Only connect touches the database directly; everything else goes through
+        # database_sync_to_async, which does that itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None or message["type"] == "websocket.connect":
+            return await super().dispatch(message)
+        await handler(message)
 
     async def __call__(self, scope, receive, send):
         try:

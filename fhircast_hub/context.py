@@ -14,6 +14,8 @@ from .events import ANCHOR_KEY, EventError, action, anchor_id, anchor_type, cont
 
 
 UPDATABLE = {"DiagnosticReport"}
+# Open contexts kept per topic (IHE IRA suspends and resumes report contexts); the oldest go first.
+MAX_OPEN_CONTEXTS = 20
 
 
 class ContextConflict(Exception):
@@ -45,6 +47,7 @@ def apply(state: dict, notification: dict) -> tuple[dict, dict]:
         if anchor in UPDATABLE:
             entry["content"] = {"resourceType": "Bundle", "type": "collection", "entry": []}
         state["contexts"].append(entry)
+        del state["contexts"][:-MAX_OPEN_CONTEXTS]
         return state, notification
     entry = _open_entry(state, anchor, ident, name)
     if verb == "close":
