@@ -98,3 +98,12 @@ SMART_FHIR = {
     "BASE_URL": f"{BASE_URL}/fhir",
 }
 # --- end smart_fhir ---
+
+# --- fhircast_hub ---------------------------------------------------------------------------
+INSTALLED_APPS += ["channels", "fhircast_hub"]
+ASGI_APPLICATION = "sandbox_project.asgi.application"
+FHIRCAST_HUB = {"ACK_TIMEOUT_SECONDS": 10}
+SMART_AUTH["TOKEN_RESPONSE_CONTRIBUTORS"] = ["fhircast_hub.smart.token_response"]
+if os.environ.get("REDIS_URL"):  # redis-py 8's 5 s socket timeout races channels_redis' 5 s BZPOPMIN
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": os.environ["REDIS_URL"], "socket_timeout": 30}]
+# --- end fhircast_hub -----------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""A FHIRcast 3.0 hub on Django Channels, authorized through smart_auth."""

@@ -1,0 +1,149 @@
+"""The context state machine of one topic (pure: works on a JSON-able dict).
+
+``state["contexts"]`` lists the open anchor contexts, oldest first; the last one is the current
+context (FHIRcast 2-9). Each holds the open notification as received, a ``versionId`` and, for
+content sharing, a ``content`` collection Bundle (FHIRcast 2-10).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+
+from .events import ANCHOR_KEY, EventError, action, anchor_id, anchor_type, context_value
+
+
+UPDATABLE = {"DiagnosticReport"}
+# Open contexts kept per topic (IHE IRA suspends and resumes report contexts); the oldest go first.
+MAX_OPEN_CONTEXTS = 20
+
+
+class ContextConflict(Exception):
+    """An update, select or close of a context that is not open, or a stale versionId (409)."""
+
+
+def empty_state() -> dict:
+    return {"contexts": [], "recent_ids": []}
+
+
+def apply(state: dict, notification: dict) -> tuple[dict, dict]:
+    """Apply a validated notification. Returns (new state, notification to distribute);
+    the input state is left untouched, so a refused request changes nothing."""
+    state = copy.deepcopy(state) if state else empty_state()
+    state.setdefault("contexts", [])
+    notification = copy.deepcopy(notification)
+    event = notification["event"]
+    name = event["hub.event"]
+    anchor = anchor_type(name)
+    if anchor is None:
+        return state, notification
+    ident = anchor_id(name, event["context"])
+    verb = action(name)
+    if verb == "open":
+        state["contexts"] = [c for c in state["contexts"] if (c["type"], c["id"]) != (anchor, ident)]
+        version = uuid.uuid4().hex
+        event["context.versionId"] = version
+        entry = {"type": anchor, "id": ident, "event": notification, "versionId": version}
+        if anchor in UPDATABLE:
+            entry["content"] = {"resourceType": "Bundle", "type": "collection", "entry": []}
+        state["contexts"].append(entry)
+        del state["contexts"][:-MAX_OPEN_CONTEXTS]
+        return state, notification
+    entry = _open_entry(state, anchor, ident, name)
+    if verb == "close":
+        state["contexts"].remove(entry)
+    elif verb == "update":
+        if anchor not in UPDATABLE:
+            raise EventError(f"{name}: content sharing is supported for {', '.join(sorted(UPDATABLE))} only.")
+        if event.get("context.versionId") != entry["versionId"]:
+            raise ContextConflict(
+                f"{name}: context.versionId {event.get('context.versionId')!r} is not the current version."
+            )
+        entry["content"] = _apply_bundle(entry, context_value(event["context"], "updates"))
+        event["context.priorVersionId"] = entry["versionId"]
+        entry["versionId"] = event["context.versionId"] = uuid.uuid4().hex
+    elif verb == "select":
+        entry["selection"] = context_value(event["context"], "select")
+    return state, notification
+
+
+def _open_entry(state, anchor, ident, name):
+    for entry in state["contexts"]:
+        if entry["type"] == anchor and entry["id"] == ident:
+            return entry
+    raise ContextConflict(f"{name}: no open {anchor} context with id {ident!r}.")
+
+
+def _apply_bundle(entry, bundle):
+    """All entries or none: work on a copy and raise before anything is kept."""
+    content = copy.deepcopy(entry["content"])
+    resources = {_key(e["resource"]): e for e in content["entry"]}
+    protected = {
+        _key(c["resource"]) for c in entry["event"]["event"]["context"] if isinstance(c.get("resource"), dict)
+    }
+    for index, item in enumerate(bundle.get("entry", [])):
+        if item["request"]["method"] == "PUT":
+            resource = item["resource"]
+            resources[_key(resource)] = {"fullUrl": item.get("fullUrl", _key(resource)), "resource": resource}
+        else:
+            target = item["fullUrl"].split("/_history")[0]
+            target = "/".join(target.rstrip("/").split("/")[-2:])
+            if target in protected:
+                raise EventError(
+                    f"updates.entry[{index}]: {target} belongs to the open context and cannot be deleted."
+                )
+            resources.pop(target, None)
+    content["entry"] = list(resources.values())
+    return content
+
+
+def _key(resource):
+    return f"{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def current_context(state: dict) -> dict:
+    """Get Current Context (FHIRcast 2-9): the most recent open, or the empty shape."""
+    contexts = (state or {}).get("contexts") or []
+    if not contexts:
+        return {"context.type": "", "context.versionId": "", "context": []}
+    entry = contexts[-1]
+    context = list(entry["event"]["event"]["context"])
+    if "content" in entry:
+        context.append({"key": "content", "resource": entry["content"]})
+    return {"context.type": entry["type"], "context.versionId": entry["versionId"], "context": context}
+
+
+def replay(state: dict) -> list[dict]:
+    """The most recent open per anchor type with no close, oldest first (FHIRcast 2-4), with the
+    original id and timestamp and the current versionId."""
+    contexts = (state or {}).get("contexts") or []
+    latest = {}
+    for entry in contexts:
+        latest[entry["type"]] = entry
+    events = []
+    for entry in sorted(latest.values(), key=contexts.index):
+        notification = copy.deepcopy(entry["event"])
+        notification["event"]["context.versionId"] = entry["versionId"]
+        events.append(notification)
+    return events
+
+
+def remember_id(state: dict, event_id: str, window: int) -> bool:
+    """Record an event id; False when it was already seen (a retry, IHE IRA RAD-151)."""
+    recent = state.setdefault("recent_ids", [])
+    if event_id in recent:
+        return False
+    recent.append(event_id)
+    del recent[:-window]
+    return True
+
+
+__all__ = [
+    "ANCHOR_KEY",
+    "ContextConflict",
+    "apply",
+    "current_context",
+    "empty_state",
+    "remember_id",
+    "replay",
+]

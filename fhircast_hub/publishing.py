@@ -1,0 +1,124 @@
+"""Accepting a context change and distributing it, in order, to every subscriber of the topic.
+
+The topic row is locked while the state changes and the event goes to the channel layer, so
+events of one topic leave the hub in acceptance order from any process; a per-topic sequence
+number lets a consumer drop what its replay already covered.
+"""
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from . import context as ctx
+from .auth import HubHttpError, topic_for
+from .conf import hub_settings
+from .models import Topic
+
+
+log = logging.getLogger(__name__)
+
+EVENT_MESSAGE = "fhircast.event"
+SYNC_ERROR_SYSTEM = "https://fhircast.hl7.org/events/syncerror"
+
+
+def channel_layer():
+    return get_channel_layer(hub_settings.CHANNEL_LAYER_ALIAS)
+
+
+LAYER_ATTEMPTS = 3
+
+
+async def layer_call(method, *args):
+    """Call the channel layer, retrying: after a Redis restart the first use of each pooled
+    connection fails once, and the client library replaces it."""
+    for attempt in range(1, LAYER_ATTEMPTS + 1):
+        try:
+            return await method(*args)
+        except Exception:
+            if attempt == LAYER_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.05 * attempt)
+
+
+def send_to_group(group, message):
+    try:
+        async_to_sync(layer_call)(channel_layer().group_send, group, message)
+    except Exception as error:  # e.g. Redis restarting: refuse, and let the transaction roll back
+        log.warning("Channel layer unavailable: %r", error)
+        raise HubHttpError(503, "The hub cannot distribute events right now; nothing was changed.")
+
+
+def publish(token, topic_name, notification, exclude_endpoint=None):
+    """Apply and distribute a validated notification. Returns (notification, duplicate).
+    Raises ContextConflict/EventError/HubHttpError before anything changes."""
+    with transaction.atomic():
+        topic = (
+            topic_for(token, topic_name, for_update=True)
+            if token is not None
+            else (Topic.objects.select_for_update().get(name=topic_name))
+        )
+        state = topic.state or ctx.empty_state()
+        if not ctx.remember_id(state, notification["id"], hub_settings.DUPLICATE_ID_WINDOW):
+            return notification, True
+        new_state, outgoing = ctx.apply(state, notification)
+        new_state["recent_ids"] = state["recent_ids"]
+        topic.state = new_state
+        topic.sequence += 1
+        topic.save(update_fields=["state", "sequence", "updated"])
+        send_to_group(
+            topic.group_name,
+            {
+                "type": EVENT_MESSAGE,
+                "notification": outgoing,
+                "event": outgoing["event"]["hub.event"].lower(),
+                "seq": topic.sequence,
+                "exclude": exclude_endpoint,
+            },
+        )
+    return outgoing, False
+
+
+def sync_error(topic_name, event_id, event_name, subscriber_name, diagnostics):
+    """A hub-generated SyncError (FHIRcast 2-5, SyncError profile)."""
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "warning",
+                "code": "processing",
+                "diagnostics": diagnostics,
+                "details": {
+                    "coding": [
+                        {"system": f"{SYNC_ERROR_SYSTEM}/eventid", "code": event_id},
+                        {"system": f"{SYNC_ERROR_SYSTEM}/eventname", "code": event_name},
+                        {
+                            "system": f"{SYNC_ERROR_SYSTEM}/subscribername",
+                            "code": subscriber_name or "unnamed",
+                        },
+                    ]
+                },
+            }
+        ],
+    }
+    return {
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "id": uuid.uuid4().hex,
+        "event": {
+            "hub.topic": topic_name,
+            "hub.event": "SyncError",
+            "context": [{"key": "operationoutcome", "resource": outcome}],
+        },
+    }
+
+
+def publish_sync_error(topic_name, failing_endpoint, **details):
+    """Tell the other subscribers of SyncError that one subscriber is out of sync."""
+    try:
+        publish(None, topic_name, sync_error(topic_name, **details), exclude_endpoint=failing_endpoint)
+    except Exception:  # a lost SyncError must not take the subscriber's socket down with it
+        log.exception("Could not distribute a SyncError on a topic")

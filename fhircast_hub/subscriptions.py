@@ -1,0 +1,121 @@
+"""Subscribe, re-subscribe and unsubscribe requests (FHIRcast 2-4)."""
+
+import time
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from .auth import HubHttpError, require_event_access, topic_for
+from .conf import hub_settings
+from .events import EventError, parse_event_list
+from .models import Subscription
+from .publishing import send_to_group
+from .urls_helpers import websocket_url
+
+
+def handle(request, token, params):
+    mode = params.get("hub.mode")
+    if mode not in ("subscribe", "unsubscribe"):
+        raise HubHttpError(400, "hub.mode must be 'subscribe' or 'unsubscribe'.")
+    channel_type = params.get("hub.channel.type")
+    if not channel_type:
+        raise HubHttpError(400, "hub.channel.type is required.")
+    if str(channel_type).lower() != "websocket":
+        raise HubHttpError(400, "Only hub.channel.type=websocket is supported (FHIRcast 3.0).")
+    topic_name = params.get("hub.topic")
+    if not topic_name or not isinstance(topic_name, str):
+        raise HubHttpError(400, "hub.topic is required.")
+    topic = topic_for(token, topic_name)
+    endpoint = _endpoint_id(params.get("hub.channel.endpoint"))
+    if mode == "unsubscribe":
+        return _unsubscribe(request, topic, endpoint)
+    return _subscribe(request, token, topic, endpoint, params)
+
+
+def _endpoint_id(value):
+    if not value:
+        return None
+    if not isinstance(value, str):
+        raise HubHttpError(400, "hub.channel.endpoint must be a string.")
+    return value.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _subscribe(request, token, topic, endpoint, params):
+    try:
+        events = parse_event_list(
+            params.get("hub.events") if isinstance(params.get("hub.events"), str) else ""
+        )
+    except EventError as error:
+        raise HubHttpError(400, str(error))
+    require_event_access(token, events, "read")
+    name = params.get("subscriber.name") or ""
+    if hub_settings.REQUIRE_SUBSCRIBER_NAME and not name.strip():
+        raise HubHttpError(400, "subscriber.name is required.")
+    expires = timezone.now() + timedelta(seconds=_lease_seconds(params.get("hub.lease_seconds"), token))
+    with transaction.atomic():
+        if endpoint:
+            subscription = _own_subscription(topic, endpoint, for_update=True)
+            subscription.events, subscription.lease_expires = events, expires
+            subscription.subscriber_name = name or subscription.subscriber_name
+            subscription.save(update_fields=["events", "lease_expires", "subscriber_name"])
+            transaction.on_commit(
+                lambda: send_to_group(
+                    subscription.group_name,
+                    {
+                        "type": "fhircast.resubscribe",
+                        "events": events,
+                        "lease_seconds": subscription.lease_seconds(),
+                    },
+                )
+            )
+        else:
+            subscription = Subscription.objects.create(
+                topic=topic,
+                events=events,
+                subscriber_name=name,
+                client_id=token.get("client_id") or "",
+                username=token.get("username") or "",
+                lease_expires=expires,
+            )
+    return {"hub.channel.endpoint": websocket_url(subscription.endpoint, request)}
+
+
+def _lease_seconds(requested, token):
+    lease = hub_settings.DEFAULT_LEASE_SECONDS
+    if requested not in (None, ""):
+        try:
+            lease = int(requested)
+        except (TypeError, ValueError):
+            raise HubHttpError(400, "hub.lease_seconds must be a whole number of seconds.")
+        if lease <= 0:
+            raise HubHttpError(400, "hub.lease_seconds must be positive.")
+    lease = min(lease, hub_settings.MAX_LEASE_SECONDS)
+    if token.get("exp"):  # FHIRcast 2-4: the lease SHALL NOT outlive the access token
+        lease = min(lease, max(1, int(token["exp"] - time.time())))
+    return lease
+
+
+def _own_subscription(topic, endpoint, for_update=False):
+    queryset = Subscription.objects.live().filter(topic=topic, endpoint=endpoint)
+    if for_update:
+        queryset = queryset.select_for_update()
+    subscription = queryset.first()
+    if subscription is None:
+        raise HubHttpError(400, "hub.channel.endpoint is not an active subscription of this hub.topic.")
+    return subscription
+
+
+def _unsubscribe(request, topic, endpoint):
+    if not endpoint:
+        raise HubHttpError(400, "hub.channel.endpoint is required to unsubscribe.")
+    with transaction.atomic():
+        subscription = _own_subscription(topic, endpoint, for_update=True)
+        subscription.active = False  # FHIRcast 2-4: the endpoint SHALL NOT be reused
+        subscription.save(update_fields=["active"])
+        transaction.on_commit(
+            lambda: send_to_group(
+                subscription.group_name, {"type": "fhircast.unsubscribe", "reason": "unsubscribed"}
+            )
+        )
+    return {"hub.channel.endpoint": websocket_url(subscription.endpoint, request)}
