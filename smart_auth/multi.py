@@ -7,17 +7,12 @@ with a ``patient`` per location and the design's ``fhirContext`` ``launch-full-u
 """
 
 import logging
-import secrets
-import time
-from datetime import timedelta
 
 import requests
 from django.apps import apps
-from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_application_model
 
 from .hooks import issuer_for
-from .models import TokenContext
+from .issuance import internal_application, issue_access_token
 from .resources import normalize
 
 
@@ -94,42 +89,9 @@ def resolve_patient(patient_id, home_base, target_base, request=None):
 def system_token(audience, scope, request=None, lifetime=120):
     """A short backend token of this authorization server itself, recorded by DOT like any other
     (so the resource server can introspect it)."""
-    from .oauth2.tokens import sign
-
-    Application = get_application_model()
-    application, _ = Application.objects.get_or_create(
-        client_id=RESOLVER_CLIENT_ID,
-        defaults={
-            "name": "Patient resolver (internal)",
-            "client_type": Application.CLIENT_CONFIDENTIAL,
-            "authorization_grant_type": Application.GRANT_CLIENT_CREDENTIALS,
-            "client_secret": secrets.token_urlsafe(32),
-        },
-    )
-    now = int(time.time())
-    claims = {
-        "iss": issuer_for(request) if request is not None else _issuer(),
-        "sub": RESOLVER_CLIENT_ID,
-        "aud": audience,
-        "client_id": RESOLVER_CLIENT_ID,
-        "scope": scope,
-        "iat": now,
-        "exp": now + lifetime,
-        "jti": secrets.token_urlsafe(16),
-    }
-    value = sign(claims, typ="at+jwt")
-    from oauth2_provider.models import set_token_value
-
-    token = get_access_token_model()(
-        application=application,
-        scope=scope,
-        expires=timezone.now() + timedelta(seconds=lifetime),
-        resource=[audience],
-    )
-    set_token_value(token, value)
-    token.save()
-    TokenContext.objects.create(access_token=token, jti=claims["jti"])
-    return value
+    application = internal_application(RESOLVER_CLIENT_ID, "Patient resolver (internal)")
+    issuer = issuer_for(request) if request is not None else _issuer()
+    return issue_access_token(application, scope=scope, audience=[audience], issuer=issuer, lifetime=lifetime)
 
 
 def _issuer():

@@ -28,10 +28,79 @@ def _launchable_apps():
     ]
 
 
+def _session_context(user):
+    """The FHIRcast context of the user's session: which patient and study are open."""
+    if not apps.is_installed("fhircast_hub"):
+        return None
+    from fhircast_hub.context import current_context
+    from fhircast_hub.smart import session_topic
+
+    topic = session_topic(user)
+    current = current_context(topic.state)
+    return {
+        "topic": topic.name,
+        "type": current["context.type"],
+        "items": [
+            f"{c['key']}: {c.get('resource', {}).get('resourceType')}/{c.get('resource', {}).get('id')}"
+            for c in current["context"]
+        ],
+    }
+
+
 @login_required
 def home(request):
     patients = smart_auth_settings.PATIENT_CHOICES(request, request.user)
-    return render(request, "pages/home.html", {"patients": patients, "apps": _launchable_apps()})
+    return render(
+        request,
+        "pages/home.html",
+        {"patients": patients, "apps": _launchable_apps(), "fhircast": _session_context(request.user)},
+    )
+
+
+@login_required
+def fhircast_demo(request):
+    """Two viewer panes subscribed to the signed-in user's FHIRcast session."""
+    if not apps.is_installed("fhircast_hub"):
+        return HttpResponseBadRequest("This deployment has no FHIRcast hub")
+    from django.conf import settings
+
+    from fhircast_hub.smart import session_topic
+    from smart_auth.hooks import issuer_for
+    from smart_auth.issuance import internal_application, issue_access_token
+
+    viewer = internal_application("sandbox-ehr-viewer", "EHR viewer (internal)")
+    token = issue_access_token(
+        viewer,
+        user=request.user,
+        scope="fhircast/*.write fhircast/*.read",
+        audience=[f"{settings.BASE_URL}/fhir"],
+        issuer=issuer_for(request),
+        lifetime=3600,
+    )
+    storage = _storage()
+    patients = smart_auth_settings.PATIENT_CHOICES(request, request.user)[:4]
+    items = []
+    for ident, label in patients:
+        studies = (
+            storage.search("ImagingStudy", {"patient": [ident], "_count": ["2"]}).resources if storage else []
+        )
+        items.append(
+            {
+                "id": ident,
+                "label": label,
+                "studies": [{"id": s["id"], "label": s.get("description", s["id"])} for s in studies],
+            }
+        )
+    return render(
+        request,
+        "pages/fhircast.html",
+        {
+            "token": token,
+            "topic": session_topic(request.user).name,
+            "hub": f"{settings.BASE_URL}/hub",
+            "patients": items,
+        },
+    )
 
 
 @login_required

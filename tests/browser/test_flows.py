@@ -108,3 +108,25 @@ def test_protocol_trace_redacts_tokens(sandbox, page):
     text = page.inner_text("main")
     assert "Protocol trace" in text
     assert not re.search(r"eyJ[\w-]{20,}\.[\w-]{20,}\.[\w-]{20,}", page.content())
+
+
+def test_fhircast_demo_two_viewers_follow_each_other(sandbox, page):
+    """FHIRcast 3.0: two subscribers of the clinician's session; opening a patient or a study in
+    one viewer is delivered to both over their WebSockets."""
+    page.goto(sandbox["ehr"] + "/fhircast/")
+    if page.locator("input[name=password]").count():
+        sign_in(page, "clinician")
+    a = page.locator("[data-pane=A]")
+    b = page.locator("[data-pane=B]")
+    for pane in (a, b):
+        pane.locator("[data-role=context]").filter(has_text="subscribed").wait_for()
+    a.locator("button[data-open=Patient]").first.click()
+    patient = a.locator("button[data-open=Patient]").first.get_attribute("data-patient")
+    b.locator("[data-role=context]").filter(has_text=f"Patient-open — patient: Patient/{patient}").wait_for()
+    study_button = b.locator("button[data-open=ImagingStudy]").first
+    study = study_button.get_attribute("data-study")
+    study_button.click()
+    a.locator("[data-role=context]").filter(has_text=f"ImagingStudy/{study}").wait_for()
+    shot(page, "fhircast-demo")
+    page.goto(sandbox["ehr"] + "/")
+    assert f"ImagingStudy/{study}" in page.inner_text("main")  # the EHR page shows the session's context
