@@ -170,7 +170,9 @@ class OrmStorage(StorageBackend):
         fields = ("pk", "logical_id", "version_id", "deleted", "compartment", "text")
         # One row more than the page: when the page is not full the total is known without a
         # second (COUNT) query.
-        page = list(self._ordered(rows, query).values_list(*fields)[query.offset : query.offset + query.count + 1])
+        page = list(
+            self._ordered(rows, query).values_list(*fields)[query.offset : query.offset + query.count + 1]
+        )
         if len(page) <= query.count and (page or query.offset == 0):
             result.total = query.offset + len(page)
         else:
