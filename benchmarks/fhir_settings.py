@@ -3,6 +3,7 @@
 ``FHIR_BENCH_DB`` names the database file; DEBUG is off and the bare comparison view is mounted
 by ``benchmarks.fhir_urls``.
 """
+
 import os
 
 from tests.settings.full import *  # noqa: F403

@@ -1,4 +1,5 @@
 """The deployment's URLs plus a bare view that answers without any token check (benchmark only)."""
+
 from django.http import HttpResponse
 from django.urls import path
 
@@ -12,4 +13,5 @@ def bare_patient(request, resource_id):
     return HttpResponse(BARE_BODY, content_type="application/fhir+json")
 
 
-urlpatterns = [path("bare/Patient/<str:resource_id>", bare_patient), *deployment_urlpatterns]
+# Last, like any view of the project: URL resolution walks the same list for both.
+urlpatterns = [*deployment_urlpatterns, path("bare/Patient/<str:resource_id>", bare_patient)]

@@ -20,6 +20,7 @@ class TokenAccess:
     issuer: str = ""
     scopes: list[ResourceScope] = field(default_factory=list)
     expires_at: float = 0.0
+    grant_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_claims(cls, claims: dict, base_url: str, issuer: str = "") -> TokenAccess:

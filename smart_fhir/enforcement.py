@@ -25,6 +25,15 @@ def letter_for(interaction: str) -> str:
 
 
 def grants_for(access, interaction: str, resource_type: str) -> list[Grant]:
+    # Remembered on the access object, which lives as long as the token check is cached.
+    key = (interaction, resource_type)
+    cached = access.grant_cache.get(key)
+    if cached is None:
+        cached = access.grant_cache[key] = _grants_for(access, interaction, resource_type)
+    return cached
+
+
+def _grants_for(access, interaction: str, resource_type: str) -> list[Grant]:
     letter = letter_for(interaction)
     in_compartment = resource_type in PATIENT_COMPARTMENT
     grants = []

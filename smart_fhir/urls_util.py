@@ -23,9 +23,15 @@ def _derived_base(scheme, host):
     return f"{scheme}://{host}/{FHIR_PREFIX}"
 
 
+@functools.cache
+def smart_auth_installed() -> bool:
+    # INSTALLED_APPS does not change while serving; the registry lookup is not free per request.
+    return apps.is_installed("smart_auth")
+
+
 def local_issuer(request) -> str:
     """The issuer of the local smart_auth (``OIDC_ISS_ENDPOINT``), or "" without smart_auth."""
-    if not apps.is_installed("smart_auth"):
+    if not smart_auth_installed():
         return ""
     from smart_auth.hooks import issuer_for
 

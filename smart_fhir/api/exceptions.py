@@ -83,6 +83,10 @@ def fhir_exception_handler(exc, context):
     response = Response(operation_outcome(code, diagnostics), status=status_code)
     if status_code == 401:
         response["WWW-Authenticate"] = www_authenticate(context.get("request"), exc)
+    elif isinstance(exc, AccessDenied):
+        # RFC 6750 §3.1: a valid token lacking the needed scope or context.
+        realm = getattr(context.get("request"), "fhir_base", None) or "FHIR"
+        response["WWW-Authenticate"] = f'Bearer realm="{realm}", error="insufficient_scope"'
     if isinstance(exc, exceptions.MethodNotAllowed):
         response["Allow"] = ", ".join(context["view"].allowed_methods)
     return response

@@ -35,7 +35,9 @@ class FhirContentNegotiation(DefaultContentNegotiation):
     """``_format`` overrides Accept (FHIR R4 §3.1.0.1.9); XML is not offered."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
-        requested = request.query_params.get("_format")
+        # Most requests carry no _format: skip building the QueryDict for them.
+        has_format = "_format" in request._request.META.get("QUERY_STRING", "")
+        requested = request.query_params.get("_format") if has_format else None
         if requested is not None:
             if requested.replace(" ", "+") not in JSON_FORMATS:
                 raise NotAcceptable(f"_format={requested!r} is not supported (use json)")

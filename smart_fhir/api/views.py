@@ -60,6 +60,12 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
     def interaction(self):
         return ACTION_INTERACTIONS.get(self.action)
 
+    @property
+    def allowed_methods(self):
+        # For the Allow header of every response: the route's methods, without probing every
+        # HTTP verb with hasattr() as View._allowed_methods() does.
+        return [method.upper() for method in self.action_map] + ["OPTIONS"]
+
     @classmethod
     def as_view(cls, actions=None, **initkwargs):
         return csrf_exempt(super().as_view(actions, **initkwargs))

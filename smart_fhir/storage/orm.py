@@ -166,16 +166,22 @@ class OrmStorage(StorageBackend):
         if query.summary_count or query.count == 0:
             result.total = rows.count()
             return result
-        fields = ("resource_type", "logical_id", "version_id", "deleted", "compartment", "text")
+        # Tuples rather than model instances: a page of 200 builds no objects it does not need.
+        fields = ("pk", "logical_id", "version_id", "deleted", "compartment", "text")
         # One row more than the page: when the page is not full the total is known without a
         # second (COUNT) query.
-        page = list(self._ordered(rows, query).only(*fields)[query.offset : query.offset + query.count + 1])
+        page = list(
+            self._ordered(rows, query).values_list(*fields)[query.offset : query.offset + query.count + 1]
+        )
         if len(page) <= query.count and (page or query.offset == 0):
             result.total = query.offset + len(page)
         else:
             result.total = rows.count()
         page = page[: query.count]
-        result.entries = [_entry(r) for r in page]
+        result.entries = [
+            Entry(query.resource_type, ident, str(version), deleted, compartment, _text=text)
+            for _pk, ident, version, deleted, compartment, text in page
+        ]
         result.included = self._included(query, page)
         return result
 
@@ -209,7 +215,7 @@ class OrmStorage(StorageBackend):
         if not page or not (query.includes or query.revincludes):
             return []
         found: dict[tuple[str, str], Entry] = {}
-        ids = [r.pk for r in page]
+        ids = [row[0] for row in page]
         for _source, param in query.includes:
             references = SearchValue.objects.filter(resource_id__in=ids, param=param).values_list(
                 "value", flat=True
@@ -223,13 +229,13 @@ class OrmStorage(StorageBackend):
                     resource_type=kind, logical_id__in=idents, deleted=False
                 ):
                     found[(kind, row.logical_id)] = _entry(row)
-        targets = [f"{query.resource_type}/{r.logical_id}" for r in page]
+        targets = [f"{query.resource_type}/{row[1]}" for row in page]
         for source, param in query.revincludes:
             matching = SearchValue.objects.filter(resource_type=source, param=param, value__in=targets)
             rows = StoredResource.objects.filter(pk__in=matching.values("resource_id"), deleted=False)
             for row in rows[:1000]:
                 found[(source, row.logical_id)] = _entry(row)
-        page_keys = {(query.resource_type, r.logical_id) for r in page}
+        page_keys = {(query.resource_type, row[1]) for row in page}
         return [e for key, e in found.items() if key not in page_keys]
 
 

@@ -186,3 +186,22 @@ def test_malformed_search_parameters_are_400_operation_outcomes(clinician, query
     response = clinician.get(query)
     assert response.status_code == 400
     assert response.json()["issue"][0]["code"] == "invalid"
+
+
+def test_storage_contract_used_by_smart_auth_patient_picker(ehr_data):
+    """smart_auth.hooks.patient_choices: get_storage().search("Patient", {"_count", "_sort": family})."""
+    from smart_fhir.storage import get_storage
+
+    result = get_storage().search("Patient", {"_count": ["200"], "_sort": ["family"]})
+    families = [r["name"][0]["family"] for r in result.resources]
+    assert result.total == 3 and families == sorted(families)
+    assert get_storage().read("Patient", PAT1)["id"] == PAT1
+    assert get_storage().read("Patient", "missing") is None
+
+
+def test_patient_picker_lists_demo_patients(ehr_data, users, rf):
+    from smart_auth.hooks import patient_choices
+
+    choices = patient_choices(rf.get("/"), users["clinician"])
+    assert {ident for ident, _label in choices} == {PAT1, PAT2, "pat-3"}
+    assert patient_choices(rf.get("/"), users["patient"])[0][0] == PAT1

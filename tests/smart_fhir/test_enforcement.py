@@ -113,7 +113,10 @@ def test_id_token_is_not_an_access_token(api, ehr_data, issue):
 def test_wrong_patient_read_and_search_are_403(api, ehr_data, issue):
     """SMART 2.2 patient/ scopes: access is limited to the launch patient's compartment."""
     token = issue("openid fhirUser patient/*.rs", patient=PAT1)
-    assert api.get(f"Patient/{PAT2}", token=token).status_code == 403
+    denied = api.get(f"Patient/{PAT2}", token=token)
+    assert denied.status_code == 403
+    assert 'error="insufficient_scope"' in denied["WWW-Authenticate"]
+    assert denied.json()["issue"][0]["code"] == "forbidden"
     assert api.get("Observation/obs-2-lab-1", token=token).status_code == 403
     assert api.get(f"Observation?patient={PAT2}", token=token).status_code == 403
     assert api.get(f"Patient?_id={PAT2}", token=token).status_code == 403
