@@ -1,21 +1,30 @@
-"""ASGI entry point of every sandbox role: Django for HTTP and, when fhircast_hub is installed,
-the hub's WebSocket endpoints under Channels' ProtocolTypeRouter."""
+"""ASGI entry point of every sandbox role.
+
+HTTP runs Django's WSGI handler in a thread pool (a2wsgi): Django under its ASGI handler runs
+every synchronous view in one shared thread, so a deployment could not answer a call that its
+own in-flight request is waiting for (the EHR's patient resolver asks the imaging server, which
+asks the EHR's introspection endpoint). WebSockets, when fhircast_hub is installed, go to the
+hub's Channels consumers.
+"""
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox_project.settings.ehr")
-django_application = get_asgi_application()  # sets Django up before routes import models
+django.setup()
 
 
 def build_application():
+    from a2wsgi import WSGIMiddleware
     from django.apps import apps
     from django.conf import settings
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.wsgi import get_wsgi_application
 
-    http = ASGIStaticFilesHandler(django_application) if settings.DEBUG else django_application
+    wsgi = get_wsgi_application()
+    http = WSGIMiddleware(StaticFilesHandler(wsgi) if settings.DEBUG else wsgi, workers=16)
     if not apps.is_installed("fhircast_hub"):
         return http
     from channels.routing import ProtocolTypeRouter, URLRouter

@@ -1,6 +1,7 @@
 """Issue an access token from server-side code (no OAuth request): for the authorization
 server's own calls (the patient resolver) and for the host EHR's own pages (the FHIRcast demo).
 The token is a JWT like any other and is recorded by DOT, so introspection and revocation work."""
+
 import secrets
 import time
 from datetime import timedelta

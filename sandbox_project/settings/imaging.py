@@ -53,9 +53,15 @@ SMART_FHIR = {
             "issuer": f"{EHR_URL}/o",
             "jwks_uri": f"{EHR_URL}/o/.well-known/jwks.json",
             "introspection_endpoint": f"{EHR_URL}/o/introspect/",
-            # Revocation checks at the EHR need this deployment's client credentials there
-            # ("introspection_auth"); until they are registered, signature and exp decide.
-            "introspect": "never",
+            # Revocation is learnt from the EHR's introspection (cached briefly), as the
+            # imaging server's backend client there.
+            "introspect": "always",
+            "introspection_auth": {
+                "type": "private_key_jwt",
+                "client_id": "sandbox-imaging-server",
+                "private_key": client_key_pem("imaging"),
+                "kid": client_kid("imaging"),
+            },
         }
     ],
 }

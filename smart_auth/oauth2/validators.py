@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+from urllib.parse import urlsplit
 
 import jwt
 from django.db import transaction
@@ -113,7 +114,7 @@ class SmartOAuth2Validator(OAuth2Validator):
         if smart is None:
             request.smart_auth_error = "Unknown client"
             return False
-        audiences = {request.uri.split("?", 1)[0], *self._token_endpoint_urls(request)}
+        audiences = self._assertion_audiences(request)
         try:
             client_auth.verify_client_assertion(assertion, smart, audiences)
         except client_auth.AssertionError_ as exc:
@@ -123,9 +124,18 @@ class SmartOAuth2Validator(OAuth2Validator):
         request.client_id = client_id
         return True
 
-    def _token_endpoint_urls(self, request):
+    def _assertion_audiences(self, request):
+        """The token endpoint's URL (SMART), or the URL of the endpoint being called (DOT hands
+        oauthlib a path, so it is made absolute with the issuer's origin)."""
         issuer = issuer_for(request).rstrip("/")
-        return [f"{issuer}/token", f"{issuer}/token/"]
+        parts = urlsplit(issuer)
+        path = urlsplit(request.uri).path
+        called = (
+            request.uri.split("?", 1)[0]
+            if urlsplit(request.uri).netloc
+            else f"{parts.scheme}://{parts.netloc}{path}"
+        )
+        return {f"{issuer}/token", f"{issuer}/token/", called}
 
     def authenticate_client_id(self, client_id, request, *args, **kwargs):
         if self._load_application(client_id, request) is None:

@@ -280,3 +280,23 @@ def test_codes_cannot_be_replayed_across_or_within_servers(live, app):
     app.hops[state] = hop
     again = app.finish(query)
     assert again["error"] == "invalid_grant"
+
+
+def test_token_revoked_at_the_ehr_is_refused_by_the_imaging_server(live, app):
+    """SMART 2.2 / RFC 7662: the imaging server learns of revocation through the EHR's
+    introspection (it is the EHR's backend client there)."""
+    token = ehr_token(
+        live,
+        app,
+        Browser("patient"),
+        "launch/patient patient/*.rs",
+        resources=[live.fhir("ehr"), live.fhir("imaging")],
+    )
+    config = app.discover(live.fhir("ehr"))
+    response = app.http.post(
+        config["revocation_endpoint"],
+        data={"token": token["access_token"], **app.assertion(config["token_endpoint"])},
+    )
+    assert response.status_code == 200
+    assert app.read(f"{live.fhir('imaging')}/Patient/im-pat-1", token["access_token"]).status_code == 401
+    assert app.read(f"{live.fhir('ehr')}/Patient/pat-1", token["access_token"]).status_code == 401

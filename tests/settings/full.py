@@ -105,5 +105,7 @@ ASGI_APPLICATION = "sandbox_project.asgi.application"
 FHIRCAST_HUB = {"ACK_TIMEOUT_SECONDS": 10}
 SMART_AUTH["TOKEN_RESPONSE_CONTRIBUTORS"] = ["fhircast_hub.smart.token_response"]
 if os.environ.get("REDIS_URL"):  # redis-py 8's 5 s socket timeout races channels_redis' 5 s BZPOPMIN
-    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": os.environ["REDIS_URL"], "socket_timeout": 30}]
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": os.environ["REDIS_URL"], "socket_timeout": 30}
+    ]
 # --- end fhircast_hub -----------------------------------------------------------------------

@@ -131,3 +131,16 @@ def test_audit_records_issuance_with_patient(flow, users):
     flow.run(SCOPE, users["patient"])
     event = AuditEvent.objects.filter(outcome="issued", action="authorization_code").get()
     assert event.patient == "pat-1" and event.client_id == flow.application.client_id
+
+
+def test_introspection_assertion_may_name_the_introspection_endpoint(client, users, backend_client, flow):
+    """RFC 7523 §3: the assertion's aud identifies the server; the endpoint called is accepted."""
+    issued = flow.run(SCOPE, users["patient"]).json()
+    for aud, status in (("http://testserver/o/introspect/", 200), ("http://testserver/o/elsewhere/", 403)):
+        assertion = backend_client.key.assertion(backend_client.client_id, aud=aud)
+        response = client.post(
+            "/o/introspect/",
+            f"token={issued['access_token']}&client_assertion_type={ASSERTION_TYPE}&client_assertion={assertion}",
+            content_type=FORM,
+        )
+        assert response.status_code == status

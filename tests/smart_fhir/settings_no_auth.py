@@ -1,4 +1,5 @@
 """smart_fhir alone: no smart_auth, no oauth2_provider; a remote issuer governs the server."""
+
 SECRET_KEY = "tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]

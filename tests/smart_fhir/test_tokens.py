@@ -1,4 +1,5 @@
 """Trusted-issuer key handling: JWKS fetched by URL, cached, refetched on key rotation."""
+
 import json
 
 import pytest
@@ -56,6 +57,11 @@ def test_jwks_is_cached_and_refetched_when_the_issuer_rotates_keys(api, ehr_data
     for _ in range(3):
         assert api.get(f"Patient/{PAT1}", token=issuer.token("user/*.rs")).status_code == 200
     assert endpoint.calls == 1
+    from smart_fhir.tokens import get_validator
+
+    # Unknown kids refetch at most every few seconds (a flood of made-up kids must not hammer
+    # the issuer); this test rotates at once, so it lifts that interval.
+    get_validator().jwks.min_refetch_interval = 0
     new_key = ClientKey("RS256")
     endpoint.jwks = {"keys": [issuer.key.jwk, new_key.jwk]}  # rotation: the new key is published
     assert api.get(f"Patient/{PAT1}", token=issuer.token("user/*.rs", key=new_key)).status_code == 200

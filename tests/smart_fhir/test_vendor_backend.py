@@ -1,4 +1,5 @@
 """The storage interface as a vendor uses it: the worked example of docs/smart_fhir.md, run."""
+
 import pytest
 
 from smart_fhir.search import resource_matches

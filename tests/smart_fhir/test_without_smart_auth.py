@@ -1,4 +1,5 @@
 """smart_fhir works without smart_auth installed (a remote authorization server), in a subprocess."""
+
 import json
 import subprocess
 import sys
