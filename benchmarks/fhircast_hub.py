@@ -186,11 +186,16 @@ async def idle_memory(target, pids):
 
 
 def fresh_database():
+    """A new PostgreSQL database, or None (SQLite) when the server refuses us."""
     import psycopg
 
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    except psycopg.OperationalError as error:
+        print(f"PostgreSQL unavailable ({str(error).strip().splitlines()[-1]}); using SQLite")
+        return None
     return f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
 
 
