@@ -90,7 +90,9 @@ def secret_key(role_dir):
 def channel_layers():
     url = os.environ.get("REDIS_URL")
     if url:
-        return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
+        # socket_timeout above channels_redis' 5 s blocking pop (redis-py 8 defaults to 5 s).
+        hosts = [{"address": url, "socket_timeout": 30}]
+        return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": hosts}}}
     return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 

@@ -56,9 +56,6 @@ SMART_FHIR = {
 INSTALLED_APPS += ["channels", "fhircast_hub"]  # noqa: F405
 ASGI_APPLICATION = "sandbox_project.asgi.application"
 CHANNEL_LAYERS = channel_layers()  # noqa: F405
-if "CONFIG" in CHANNEL_LAYERS["default"]:  # redis-py 8's 5 s socket timeout races the 5 s BZPOPMIN
-    _hosts = CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
-    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": h, "socket_timeout": 30} for h in _hosts]
 FHIRCAST_HUB = {"HUB_URL": f"{BASE_URL}/hub", "CORS_ALLOWED_ORIGINS": [APP_URL]}  # noqa: F405
 SMART_AUTH["TOKEN_RESPONSE_CONTRIBUTORS"] = ["fhircast_hub.smart.token_response"]
 # --- end fhircast_hub -----------------------------------------------------------------------
