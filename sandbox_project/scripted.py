@@ -8,6 +8,7 @@ screens by their public form fields (``username``/``password``, ``patient``, ``g
 
 import base64
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -91,18 +92,23 @@ class Deployments:
     def fhir(self, role):
         return f"{self.urls[role]}/fhir"
 
-    def manage(self, role, *args):
+    def manage(self, role, *args, stdin=None):
         """Run a management command against ``role``'s database; returns its stdout."""
         env = dict(self.env, DJANGO_SETTINGS_MODULE=f"sandbox_project.settings.{role}")
         result = subprocess.run(
             [sys.executable, str(ROOT / "manage.py"), *args],
             env=env,
             cwd=ROOT,
+            input=stdin,
             capture_output=True,
             text=True,
             check=True,
         )
         return result.stdout
+
+    def register(self, role, metadata):
+        """``manage.py smart_client register`` on ``role``: the registered client as a dict."""
+        return json.loads(self.manage(role, "smart_client", "register", stdin=json.dumps(metadata)))
 
 
 class CountingSession(requests.Session):

@@ -155,18 +155,24 @@ def remember(request, role, iss, token, token_endpoint):
 
 def backend_token(request, iss, scope="system/*.rs"):
     config = discover(request, iss)
-    data = {
-        "grant_type": "client_credentials",
-        "scope": scope,
-        "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": client_assertion(config["token_endpoint"]),
-    }
-    response = http(request).post(config["token_endpoint"], data=data)
-    if response.status_code != 200:
-        raise FlowError(f"Backend token request failed: {response.text[:300]}")
-    token = response.json()
+    token = _token_request(
+        request, config["token_endpoint"], {"grant_type": "client_credentials", "scope": scope}
+    )
     remember(request, role_of(iss), iss, token, config["token_endpoint"])
     return token
+
+
+def _token_request(request, token_endpoint, data):
+    """A token request authenticated with the app's key (private_key_jwt)."""
+    data = {
+        **data,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": client_assertion(token_endpoint),
+    }
+    response = http(request).post(token_endpoint, data=data)
+    if response.status_code != 200:
+        raise FlowError(f"{data['grant_type']} refused: {response.text[:300]}")
+    return response.json()
 
 
 def read_fhir(request, role):
@@ -202,12 +208,7 @@ def token_exchange(request, subject_token, subject_type, scope="patient/*.rs"):
         "subject_token": subject_token,
         "subject_token_type": subject_type,
         "scope": scope,
-        "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": client_assertion(config["token_endpoint"]),
     }
-    response = http(request).post(config["token_endpoint"], data=data)
-    if response.status_code != 200:
-        raise FlowError(f"Token exchange refused: {response.text[:300]}")
-    token = response.json()
+    token = _token_request(request, config["token_endpoint"], data)
     remember(request, "imaging", iss, token, config["token_endpoint"])
     return token

@@ -5,7 +5,6 @@ an asymmetric client). The browser steps are scripted through the real login and
 import json
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,26 +12,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from sandbox_project.scripted import ROOT, Browser
+from sandbox_project.scripted import Browser
 
 
 pytestmark = pytest.mark.live
 JS_DIR = Path(__file__).parent / "js"
 REDIRECT = "http://127.0.0.1:9999/callback"
-
-
-def register(live, role, metadata):
-    env = dict(live.env, DJANGO_SETTINGS_MODULE=f"sandbox_project.settings.{role}")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "smart_client", "register"],
-        input=json.dumps(metadata),
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout)
 
 
 def test_python_fhirclient_standalone_launch_read_and_refresh(live):
@@ -72,8 +57,7 @@ def test_javascript_fhirclient_ehr_launch_with_pkce_and_asymmetric_client(live, 
     private_jwk = {**RSAAlgorithm.to_jwk(private, as_dict=True), "alg": "RS384", "kid": kid}
     public_jwk = {**RSAAlgorithm.to_jwk(private.public_key(), as_dict=True), "alg": "RS384", "kid": kid}
     client_id = f"js-client-{kid[:8]}"
-    register(
-        live,
+    live.register(
         "ehr",
         {
             "client_id": client_id,
@@ -85,25 +69,9 @@ def test_javascript_fhirclient_ehr_launch_with_pkce_and_asymmetric_client(live, 
             "scope": "launch openid fhirUser patient/*.rs offline_access",
         },
     )
-    env = dict(live.env, DJANGO_SETTINGS_MODULE="sandbox_project.settings.ehr")
-    launch_url = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "smart_launch",
-            "--client",
-            client_id,
-            "--user",
-            "clinician",
-            "--patient",
-            "pat-20",
-        ],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    launch_url = live.manage(
+        "ehr", "smart_launch", "--client", client_id, "--user", "clinician", "--patient", "pat-20"
+    ).strip()
     state_file = tmp_path / "client-js-state.json"
     options = {
         "clientId": client_id,

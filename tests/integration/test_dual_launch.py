@@ -160,8 +160,7 @@ def test_symmetric_or_unknown_clients_cannot_dual_launch(live, app):
     """March-2025 text: only public clients with a matching redirect URI and asymmetric clients,
     checked in the EHR's client registry, may dual launch."""
     for role in ("ehr", "imaging"):
-        _register(
-            live,
+        live.register(
             role,
             {
                 "client_id": "secret-app",
@@ -171,8 +170,7 @@ def test_symmetric_or_unknown_clients_cannot_dual_launch(live, app):
                 "scope": "launch openid fhirUser patient/*.rs launch/patient",
             },
         )
-    _register(
-        live,
+    live.register(
         "imaging",
         {
             "client_id": "ghost-app",
@@ -190,25 +188,6 @@ def test_symmetric_or_unknown_clients_cannot_dual_launch(live, app):
         url, state = other.authorize_url(live.fhir("imaging"), SCOPE, "imaging", login_hint=hint)
         query = browser.visit(url, f"{live.urls['app']}/callback/imaging")
         assert query["error"] == "unauthorized_client" and query["state"] == state, (client_id, query)
-
-
-def _register(live, role, metadata):
-    import json
-    import subprocess
-    import sys
-
-    from sandbox_project.scripted import ROOT
-
-    env = dict(live.env, DJANGO_SETTINGS_MODULE=f"sandbox_project.settings.{role}")
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "smart_client", "register"],
-        input=json.dumps(metadata),
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_ehr_session_of_another_user_is_login_required(live, app):

@@ -1,4 +1,5 @@
 """The JWKS cache (SMART 2.2 "cache per Cache-Control, never longer"), over real HTTP."""
+
 from smart_auth.jwks import JWKSCache
 from tests.conftest import ClientKey, JWKSServer
 

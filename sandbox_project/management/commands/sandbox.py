@@ -53,19 +53,7 @@ class Command(BaseCommand):
                     "SANDBOX_T0": str(started),
                 }
             )
-            argv = [
-                sys.executable,
-                str(MANAGE_PY),
-                "sandbox",
-                "--only",
-                role,
-                "--host",
-                host,
-                "--port",
-                str(port),
-            ]
-            argv += ["--workers", str(workers)]
-            os.execve(sys.executable, argv, env)
+            os.execve(sys.executable, _argv(role, host, port, workers), env)
         from django.conf import settings
 
         if settings.ROLE != role:
@@ -121,17 +109,7 @@ class Command(BaseCommand):
                         print(f"[{role}] {line}", flush=True)
 
         for i, role in enumerate(ROLES):
-            argv = [
-                sys.executable,
-                str(MANAGE_PY),
-                "sandbox",
-                "--only",
-                role,
-                "--host",
-                host,
-                "--port",
-                str(port + i),
-            ]
+            argv = _argv(role, host, port + i)
             child_env = dict(env, DJANGO_SETTINGS_MODULE=f"sandbox_project.settings.{role}")
             children[role] = subprocess.Popen(
                 argv, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -183,6 +161,22 @@ Ctrl-C stops everything.
 """,
             flush=True,
         )
+
+
+def _argv(role, host, port, workers=1):
+    return [
+        sys.executable,
+        str(MANAGE_PY),
+        "sandbox",
+        "--only",
+        role,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def _wait_until_serving(url, timeout):
