@@ -153,8 +153,23 @@ def main():
             if response.status_code != 200:
                 raise SystemExit(f"{response.status_code} {response.content[:300]}")
 
-    warm, timed = requests[: n // 10], requests[n // 10 :]
+    warm, timed = requests[: n // 20], requests[n // 20 : -(n // 20)]
+    counted = requests[-(n // 20) :]
     run(warm)
+    from collections import Counter
+
+    from django.db import connection
+
+    kinds = Counter()
+
+    def count(execute, sql, params, many, context):
+        kinds[sql.split(None, 1)[0].upper()] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        run(counted)
+    per = ", ".join(f"{k} {v / len(counted):.1f}" for k, v in sorted(kinds.items()))
+    print(f"{args.op}: SQL statements per request: {sum(kinds.values()) / len(counted):.1f} ({per})")
     profiler = cProfile.Profile()
     t0 = time.perf_counter()
     profiler.enable()

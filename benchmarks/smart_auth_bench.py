@@ -192,9 +192,10 @@ def run_wrk(args, base_url, op, seconds, cpus=None):
 class Ours:
     """The sandbox's EHR deployment (``sandbox --only ehr --workers N``), SQLite or PostgreSQL."""
 
-    def __init__(self, args, database):
+    def __init__(self, args, target):
         self.args = args
-        self.name = f"ours {database}"
+        database, _, tuned = target.partition("-")
+        self.name = f"ours {database}" + (" tuned" if tuned else "")
         self.database = database
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -212,6 +213,10 @@ class Ours:
         self.env.pop("DATABASE_URL", None)
         if database == "postgres":
             self.env["DATABASE_URL"] = args.database_url
+        if tuned:
+            # benchmarks/tuned_settings.py: the proposed database settings. SANDBOX_CHILD makes the
+            # sandbox command keep this settings module instead of re-executing with its own.
+            self.env.update({"DJANGO_SETTINGS_MODULE": "benchmarks.tuned_settings", "SANDBOX_CHILD": "1"})
         self.proc = None
         self.cpus = None  # the server uses every core; wrk shares them
 
@@ -222,6 +227,18 @@ class Ours:
         argv += ["--port", str(self.port), "--workers", str(self.args.workers)]
         self.proc = Proc(argv, self.env, REPO, self.data_dir / "server.log")
         self.proc.wait_for("READY ", 180)
+        if self.args.server != "uvicorn":
+            # The sandbox command has migrated and seeded the database; serve the same deployment
+            # as a WSGI application under gunicorn instead.
+            self.proc.close()
+            kind = self.args.server.split("-", 1)[1]
+            argv = [sys.executable, "-m", "gunicorn", "django.core.wsgi:get_wsgi_application()"]
+            argv += ["-w", str(self.args.workers), "-b", f"127.0.0.1:{self.port}", "-k", kind]
+            argv += ["--log-level", "warning", "--backlog", "256"]
+            if kind == "gthread":
+                argv += ["--threads", str(self.args.gunicorn_threads), "--keep-alive", "30"]
+            self.proc = Proc(argv, self.env, REPO, self.data_dir / "gunicorn.log")
+            _wait_http(f"{self.base}/fhir/.well-known/smart-configuration", self.proc, 60)
         self.app_pem = (self.data_dir / "app" / "client-key.pem").read_text()
         self.app_kid = kid_of(self.app_pem)
         self.signer = Signer(self.app_pem)
@@ -517,6 +534,22 @@ class Launcher:
 FORM = "application/x-www-form-urlencoded"
 
 
+def _wait_http(url, proc, timeout):
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.p.poll() is not None:
+            break
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not served; see {proc.log_path}")
+
+
 def _b64url(text):
     return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
 
@@ -535,7 +568,7 @@ def measure(args, target, results):
             # Warm up with its own state; its rate sizes the state of the measured run.
             warm = target.op(name, args.warmup_state)
             w = run_wrk(args, target.base, warm, args.warmup, target.cpus)
-            count = max(200, int(w["rps"] * args.duration * 1.5) + 200)
+            count = max(500, int(w["rps"] * args.duration * args.state_factor) + 300)
             op = target.op(name, count)
             r = run_wrk(args, target.base, op, args.duration, target.cpus)
             r["reused"] = bool(r["wrapped"] and op.get("single_use", True))
@@ -557,7 +590,7 @@ def measure(args, target, results):
 def print_table(args, names, results):
     print(
         f"\nwrk {args.threads} threads, {args.connections} connections, {args.duration} s per cell "
-        f"after a {args.warmup} s warm-up; ours: {args.workers} uvicorn workers (both cores); "
+        f"after a {args.warmup} s warm-up; ours: {args.server}, {args.workers} workers (both cores); "
         "launcher: node pinned to core 0, wrk to core 1"
     )
     head = f"{'operation':22s}" + "".join(f"| {n:^28s}" for n in names) + f"| {'issue ref.':>10s}"
@@ -580,14 +613,32 @@ def print_table(args, names, results):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--targets", default="sqlite,postgres,launcher")
+    parser.add_argument(
+        "--targets",
+        default="sqlite,postgres,launcher",
+        help="comma-separated: sqlite, postgres, launcher, and the opt-in sqlite-tuned, postgres-tuned "
+        "(benchmarks/tuned_settings.py)",
+    )
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured cell")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per cell")
     parser.add_argument("--warmup-state", type=int, default=4000, help="single-use items for warm-up")
+    parser.add_argument(
+        "--state-factor",
+        type=float,
+        default=3.0,
+        help="single-use items per measured cell = factor x warm-up req/s x duration",
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (ours)")
+    parser.add_argument(
+        "--server",
+        choices=("uvicorn", "gunicorn-sync", "gunicorn-gthread"),
+        default="uvicorn",
+        help="ours: `sandbox --workers N` (uvicorn, ASGI) or gunicorn serving the WSGI application",
+    )
+    parser.add_argument("--gunicorn-threads", type=int, default=4, help="threads per gthread worker")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench"),
@@ -605,7 +656,7 @@ def main():
     try:
         app_pem = None
         for t in targets:
-            if t in ("sqlite", "postgres"):
+            if t in ("sqlite", "postgres", "sqlite-tuned", "postgres-tuned"):
                 target = Ours(args, t)
                 names.append(target.name)
                 try:
