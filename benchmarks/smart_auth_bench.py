@@ -212,7 +212,9 @@ class Ours:
         )
         self.env.pop("DATABASE_URL", None)
         if database == "postgres":
-            self.env["DATABASE_URL"] = args.database_url
+            # One database per target (all targets run at once): <name>[_tuned]_ehr.
+            self.database_url = args.database_url.rstrip("/") + ("_tuned" if tuned else "")
+            self.env["DATABASE_URL"] = self.database_url
         if tuned:
             # benchmarks/tuned_settings.py: the proposed database settings. SANDBOX_CHILD makes the
             # sandbox command keep this settings module instead of re-executing with its own.
@@ -246,8 +248,8 @@ class Ours:
     def _drop_database(self):
         import psycopg
 
-        name = self.args.database_url.rstrip("/").rsplit("/", 1)[1] + "_ehr"
-        dsn = self.args.database_url.rsplit("/", 1)[0] + "/postgres"
+        name = self.database_url.rsplit("/", 1)[1] + "_ehr"
+        dsn = self.database_url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -267,8 +269,9 @@ class Ours:
             capture_output=True,
             text=True,
             timeout=600,
-            check=True,
         )
+        if out.returncode:
+            raise RuntimeError(f"prepare_state.py failed: {out.stderr[-1500:]}")
         return json.loads(out.stdout)
 
     def _assert(self, count):
@@ -322,6 +325,10 @@ class Ours:
             ]
             return {"method": "POST", "path": "/o/token/", "bodies": bodies}
         if name == "introspect":
+            import httpx
+
+            with httpx.Client(timeout=30) as client:
+                self._new_introspector(client)
             return {
                 "method": "POST",
                 "path": "/o/introspect/",
@@ -330,6 +337,32 @@ class Ours:
                 "single_use": False,  # introspection consumes nothing: the tokens cycle
             }
         raise ValueError(name)
+
+    def _new_introspector(self, client):
+        """A fresh ``introspection``-scoped token of the imaging backend client (backend tokens
+        live 300 s, shorter than a whole run)."""
+        pem = (self.data_dir / "imaging" / "client-key.pem").read_text()
+        _init_signer(pem)
+        assertion = _assertions((IMAGING_ID, kid_of(pem), self.token_url, 1))[0]
+        for attempt in range(5):  # a 5xx here is the server's, measured later anyway: retry
+            if attempt:
+                time.sleep(1)
+                assertion = _assertions((IMAGING_ID, kid_of(pem), self.token_url, 1))[0]
+            r = client.post(
+                self.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "scope": "introspection",
+                    "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": assertion,
+                },
+            )
+            if r.status_code < 500:
+                break
+        _init_signer(self.app_pem)
+        if r.status_code != 200:
+            raise RuntimeError(f"{self.name} introspection caller token: {r.status_code} {r.text[:300]}")
+        self.introspector = r.json()["access_token"]
 
     def smoke(self, client):
         """One real request per operation (checks the flows end to end); readies introspection."""
@@ -352,22 +385,7 @@ class Ours:
             r = client.post(self.token_url, content=body, headers={"Content-Type": FORM})
             r.raise_for_status()
             self.introspected.append(r.json()["access_token"])
-        pem = (self.data_dir / "imaging" / "client-key.pem").read_text()
-        _init_signer(pem)
-        assertion = _assertions((IMAGING_ID, kid_of(pem), self.token_url, 1))[0]
-        _init_signer(self.app_pem)
-        r = client.post(
-            self.token_url,
-            data={
-                "grant_type": "client_credentials",
-                "scope": "introspection",
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": assertion,
-            },
-        )
-        if r.status_code != 200:
-            raise RuntimeError(f"{self.name} introspection caller token: {r.status_code} {r.text[:300]}")
-        self.introspector = r.json()["access_token"]
+        self._new_introspector(client)
         r = client.post(
             f"{self.base}/o/introspect/",
             data={"token": self.introspected[0]},
