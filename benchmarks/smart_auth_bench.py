@@ -261,15 +261,20 @@ class Ours:
 
     # state
     def _prepare(self, codes=0, refresh=0):
-        out = subprocess.run(
-            [sys.executable, str(REPO / "benchmarks" / "prepare_state.py"), "--codes", str(codes)]
-            + ["--refresh", str(refresh)],
-            env=self.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        for attempt in range(6):
+            if attempt:  # e.g. PostgreSQL refusing clients while the server holds every slot
+                time.sleep(5)
+            out = subprocess.run(
+                [sys.executable, str(REPO / "benchmarks" / "prepare_state.py"), "--codes", str(codes)]
+                + ["--refresh", str(refresh)],
+                env=self.env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if out.returncode == 0 or "too many clients" not in out.stderr:
+                break
         if out.returncode:
             raise RuntimeError(f"prepare_state.py failed: {out.stderr[-1500:]}")
         return json.loads(out.stdout)
@@ -688,46 +693,60 @@ def main():
     targets = [t for t in args.targets.split(",") if t]
     args.workdir = tempfile.mkdtemp(prefix="smart-auth-bench-")
     results, names, started = {}, [], []
+    # The untuned PostgreSQL deployment (CONN_MAX_AGE under ASGI) holds PostgreSQL's connection
+    # slots until the server refuses clients, which would starve the other targets of a shared
+    # PostgreSQL: it runs in a phase of its own, the others together afterwards.
+    phases = [[t] for t in targets if t == "postgres"] + [[t for t in targets if t != "postgres"]]
+    order = {t: i for i, t in enumerate(targets)}
+    app_pem = None
     try:
-        app_pem = None
-        for t in targets:
-            if t in ("sqlite", "postgres", "sqlite-tuned", "postgres-tuned"):
-                target = Ours(args, t)
-            elif t == "launcher":
-                if not args.launcher_dir or not (Path(args.launcher_dir) / "node_modules").is_dir():
-                    names.append("launcher")
-                    print(
-                        "== launcher: skipped (set SMART_LAUNCHER_DIR or --launcher-dir to a checkout of "
-                        "smart-on-fhir/smart-launcher-v2 with `npm ci` done)",
-                        flush=True,
-                    )
+        for phase in phases:
+            for t in phase:
+                target = _make_target(args, t, app_pem)
+                if target is None:
                     continue
-                target = Launcher(args, app_pem or _new_pem())
-            else:
-                parser.error(f"unknown target {t!r}")
-            names.append(target.name)
-            try:
-                start_target(target)
-            except Exception as exc:  # report and go on with the other targets
-                print(f"   {target.name} failed to start: {exc}", flush=True)
-                target.stop()
-                continue
-            started.append(target)
-            app_pem = app_pem or getattr(target, "app_pem", None)
-        # Every server is up (idle ones use no CPU): measure operation by operation, the targets
-        # back to back, so that load from elsewhere on the machine hits the columns alike.
-        for round_no in range(1, args.rounds + 1):
-            for name in args.ops:
-                for target in started:
-                    try:
-                        measure_cell(args, target, name, results, round_no)
-                    except Exception as exc:
-                        print(f"   {target.name} {name} failed: {exc}", flush=True)
-        print_table(args, names, results)
+                target.order = order[t]
+                names.append((order[t], target.name))
+                try:
+                    start_target(target)
+                except Exception as exc:  # report and go on with the other targets
+                    print(f"   {target.name} failed to start: {exc}", flush=True)
+                    target.stop()
+                    continue
+                started.append(target)
+                app_pem = app_pem or getattr(target, "app_pem", None)
+            # Every server of the phase is up (idle ones use no CPU): measure operation by
+            # operation, the targets back to back, so that load from elsewhere on the machine
+            # hits the columns alike.
+            for round_no in range(1, args.rounds + 1):
+                for name in args.ops:
+                    for target in started:
+                        try:
+                            measure_cell(args, target, name, results, round_no)
+                        except Exception as exc:
+                            print(f"   {target.name} {name} failed: {str(exc)[-600:]}", flush=True)
+            while started:
+                started.pop().stop()
+        print_table(args, [n for _, n in sorted(names)], results)
     finally:
         for target in started:
             target.stop()
         shutil.rmtree(args.workdir, ignore_errors=True)
+
+
+def _make_target(args, t, app_pem):
+    if t in ("sqlite", "postgres", "sqlite-tuned", "postgres-tuned"):
+        return Ours(args, t)
+    if t == "launcher":
+        if not args.launcher_dir or not (Path(args.launcher_dir) / "node_modules").is_dir():
+            print(
+                "== launcher: skipped (set SMART_LAUNCHER_DIR or --launcher-dir to a checkout of "
+                "smart-on-fhir/smart-launcher-v2 with `npm ci` done)",
+                flush=True,
+            )
+            return None
+        return Launcher(args, app_pem or _new_pem())
+    raise SystemExit(f"unknown target {t!r}")
 
 
 if __name__ == "__main__":
