@@ -1,6 +1,7 @@
 """SmartOAuth2Validator: DOT's validator taught SMART App Launch 2.2 (``OAUTH2_VALIDATOR_CLASS``)."""
 
 import hashlib
+import json
 import logging
 from urllib.parse import urlsplit
 
@@ -220,16 +221,63 @@ class SmartOAuth2Validator(OAuth2Validator):
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         grant = (
-            self._grant_model().objects.select_related("smart").filter(code=code, application=client).first()
+            self._grant_model()
+            .objects.select_related("smart", "user")
+            .filter(code=code, application=client)
+            .first()
         )
         if grant is None:
             self._revoke_replayed_code(code, request)
             return False
-        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+        # DOT's validate_code, on the row just loaded (it would query the grant again).
+        if grant.is_expired():
             return False
+        request.scopes = grant.scope.split(" ")
+        request.user = grant.user
+        if grant.nonce:
+            request.nonce = grant.nonce
+        if grant.claims:
+            request.claims = json.loads(grant.claims)
+        # The rest of this token request (PKCE, redirect_uri, nonce) reads the same row.
+        request.smart_grant = grant
         context = getattr(grant, "smart", None)
         request.smart_context = dict(context.context) if context else {}
         return True
+
+    @staticmethod
+    def _validated_grant(code, request, client=None):
+        """The grant validate_code loaded for this very request (code and client), or None."""
+        grant = getattr(request, "smart_grant", None)
+        client = client if client is not None else request.client
+        if grant is None or grant.code != code or client is None or grant.application_id != client.pk:
+            return None
+        return grant
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request=None, *args, **kwargs):
+        grant = self._validated_grant(code, request, client) if request is not None else None
+        if grant is None:
+            return super().confirm_redirect_uri(
+                client_id, code, redirect_uri, client, request, *args, **kwargs
+            )
+        return grant.redirect_uri_allowed(redirect_uri)
+
+    def get_code_challenge(self, code, request):
+        grant = self._validated_grant(code, request)
+        if grant is None:
+            return super().get_code_challenge(code, request)
+        return grant.code_challenge or None
+
+    def get_code_challenge_method(self, code, request):
+        grant = self._validated_grant(code, request)
+        if grant is None:
+            return super().get_code_challenge_method(code, request)
+        return grant.code_challenge_method or None
+
+    def get_authorization_code_nonce(self, client_id, code, redirect_uri, request):
+        grant = self._validated_grant(code, request)
+        if grant is None:
+            return super().get_authorization_code_nonce(client_id, code, redirect_uri, request)
+        return grant.nonce or None
 
     @staticmethod
     def _grant_model():
@@ -256,13 +304,15 @@ class SmartOAuth2Validator(OAuth2Validator):
         )
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
-        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
-        access_token = getattr(request, "smart_access_token", None)
-        RedeemedCode.objects.create(
-            code_checksum=_checksum(code),
-            access_token=access_token,
-            token_family=getattr(request, "smart_token_family", None),
-        )
+        # One transaction: the code is gone exactly when its redemption is on record (a replay
+        # always finds one or the other), and one commit instead of two.
+        with transaction.atomic():
+            super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+            RedeemedCode.objects.create(
+                code_checksum=_checksum(code),
+                access_token=getattr(request, "smart_access_token", None),
+                token_family=getattr(request, "smart_token_family", None),
+            )
 
     # --- refresh -------------------------------------------------------------------------------
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
