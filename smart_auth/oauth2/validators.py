@@ -3,12 +3,13 @@
 import hashlib
 import json
 import logging
+import uuid
 from urllib.parse import urlsplit
 
 import jwt
 from django.db import transaction
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -47,6 +48,12 @@ class SmartOAuth2Validator(OAuth2Validator):
     def _load_application(self, client_id, request):
         if not client_id:
             return None
+        if not request.client:
+            # Join the SMART registration now: smart_client_of() reads it several times per
+            # request, and DOT's own lookup would leave it to one lazy query more.
+            request.client = (
+                get_application_model().objects.select_related("smart").filter(client_id=client_id).first()
+            )
         application = super()._load_application(client_id, request)
         smart = smart_client_of(application)
         if smart is not None and not smart.enabled:
@@ -81,7 +88,7 @@ class SmartOAuth2Validator(OAuth2Validator):
             return None
         rt = (
             get_refresh_token_model()
-            .objects.select_related("application")
+            .objects.select_related("application__smart")
             .filter(token_checksum=_checksum(refresh_token))
             .first()
         )
@@ -365,20 +372,45 @@ class SmartOAuth2Validator(OAuth2Validator):
         if token.get("id_token"):
             claims = jwt.decode(token["id_token"], options={"verify_signature": False})
             identity = {k: claims[k] for k in ("iss", "sub", "fhirUser") if k in claims}
+        # DOT creates the refresh token right after this one with the family chosen the same
+        # way (the previous token's, or a new one): choose it here so TokenContext is one INSERT
+        # instead of an INSERT and an UPDATE.
+        family = None
+        if token.get("refresh_token"):
+            family = source_refresh_token.token_family if source_refresh_token else uuid.uuid4()
+            request.smart_pending_family = (access_token, family)
         TokenContext.objects.create(
             access_token=access_token,
             context=getattr(request, "smart_context", None) or {},
             identity=identity,
             jti=getattr(request, "smart_jti", ""),
+            token_family=family,
         )
         request.smart_access_token = access_token
         return access_token
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
-        refresh_token = super()._create_refresh_token(
-            request, refresh_token_code, access_token, previous_refresh_token
-        )
-        TokenContext.objects.filter(access_token=access_token).update(token_family=refresh_token.token_family)
+        pending = getattr(request, "smart_pending_family", None)
+        if pending is None or pending[0] is not access_token:
+            # Re-issue for a surviving access token (DOT's grace path): no family chosen above.
+            refresh_token = super()._create_refresh_token(
+                request, refresh_token_code, access_token, previous_refresh_token
+            )
+            TokenContext.objects.filter(access_token=access_token).update(
+                token_family=refresh_token.token_family
+            )
+        else:
+            # DOT's _create_refresh_token, with the family TokenContext already carries.
+            refresh_token = get_refresh_token_model()(
+                user=request.user,
+                application=request.client,
+                access_token=access_token,
+                token_family=pending[1],
+                resource=getattr(request, "resource", []),  # RFC 8707
+            )
+            self._set_token_value(refresh_token, refresh_token_code)
+            refresh_token.save()
+        request.smart_pending_family = None
         request.smart_token_family = refresh_token.token_family
         return refresh_token
 
