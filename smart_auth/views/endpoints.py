@@ -5,12 +5,13 @@ import json
 from urllib.parse import unquote_plus
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import connections, router, transaction
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.compat import login_not_required
-from oauth2_provider.models import get_application_model
+from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.views import IntrospectTokenView, RevokeTokenView, ScopedProtectedResourceView, TokenView
 
 from ..audit import record
@@ -62,8 +63,19 @@ class SmartTokenView(TokenView):
         content_type = request.content_type or ""
         if content_type != FORM:
             return _cors(_oauth_error("invalid_request", f"The token request must be {FORM}"), request)
-        response = super().post(request, *args, **kwargs)
-        self._audit(request, response)
+        db = router.db_for_write(get_access_token_model())
+        if connections[db].vendor == "sqlite":
+            # SQLite (transaction_mode=IMMEDIATE) would hold its single write lock for the
+            # whole request: keep the short per-step transactions there.
+            response = super().post(request, *args, **kwargs)
+            self._audit(request, response)
+        else:
+            # One commit per token request: the assertion's jti, the token rows, the code's
+            # redemption and the audit event become durable together (an error response still
+            # commits, so a refused request's jti and its audit record stay).
+            with transaction.atomic(using=db):
+                response = super().post(request, *args, **kwargs)
+                self._audit(request, response)
         return _cors(response, request)
 
     def _audit(self, request, response):
