@@ -3,6 +3,8 @@
 import calendar
 import hashlib
 
+from django.contrib.auth import get_user_model
+from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from .hooks import issuer_for
@@ -34,37 +36,51 @@ def introspect(token_value, request=None):
             "active": False
         }
     checksum = hashlib.sha256(token_value.encode("utf-8")).hexdigest()
-    token = (
+    # One row of plain values, not four model instances: model building and select_related
+    # bookkeeping cost more than the query itself on this hot path.
+    username_field = "user__" + get_user_model().USERNAME_FIELD
+    row = (
         get_access_token_model()
-        .objects.select_related("application", "user", "smart")
-        .filter(token_checksum=checksum)
+        .objects.filter(token_checksum=checksum)
+        .values(
+            "scope",
+            "expires",
+            "created",
+            "resource",
+            "user_id",
+            username_field,
+            "application__client_id",
+            "smart__context",
+            "smart__identity",
+            "smart__jti",
+        )
         .first()
     )
-    if token is None or not token.is_valid():
+    # Same rule as AccessToken.is_valid(): revoked tokens are deleted, so only expiry is left.
+    if row is None or not row["expires"] or timezone.now() >= row["expires"]:
         return {"active": False}
-    smart = getattr(token, "smart", None)
-    context = dict(smart.context) if smart else {}
-    identity = dict(smart.identity) if smart else {}
+    context = dict(row["smart__context"] or {})
+    identity = dict(row["smart__identity"] or {})
+    client_id = row["application__client_id"]
     data = {
         "active": True,
-        "scope": token.scope,
-        "client_id": token.application.client_id if token.application else None,
-        "exp": int(calendar.timegm(token.expires.utctimetuple())),
-        "iat": int(calendar.timegm(token.created.utctimetuple())),
+        "scope": row["scope"],
+        "client_id": client_id,
+        "exp": int(calendar.timegm(row["expires"].utctimetuple())),
+        "iat": int(calendar.timegm(row["created"].utctimetuple())),
         "token_type": "Bearer",
         "iss": issuer_for(request) if request is not None else identity.get("iss"),
-        "sub": str(token.user.pk)
-        if token.user
-        else (token.application.client_id if token.application else None),
+        "sub": str(row["user_id"]) if row["user_id"] is not None else client_id,
     }
-    if token.user:
-        data["username"] = token.user.get_username()
-    if token.resource:
-        data["aud"] = token.resource[0] if len(token.resource) == 1 else list(token.resource)
+    if row["user_id"] is not None:
+        data["username"] = row[username_field]
+    resource = row["resource"]
+    if resource:
+        data["aud"] = resource[0] if len(resource) == 1 else list(resource)
     for key in CONTEXT_KEYS:
         if context.get(key) not in (None, "", []):
             data[key] = context[key]
     data.update(identity)  # iss/sub/fhirUser of the id_token issued with this token
-    if smart and smart.jti:
-        data["jti"] = smart.jti
+    if row["smart__jti"]:
+        data["jti"] = row["smart__jti"]
     return {k: v for k, v in data.items() if v is not None}
