@@ -22,8 +22,10 @@ from urllib.parse import urlencode
 
 
 HERE = Path(__file__).resolve().parent
+# benchmarks/ last: its fhircast_hub.py would shadow the fhircast_hub package the EHR settings load.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+sys.path.append(str(HERE))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox_project.settings.ehr")
 
 from smart_auth_bench import APP_ID, ASSERTION_TYPE, FORM, IMAGING_ID, _assertions, _init_signer, kid_of  # noqa: E402
