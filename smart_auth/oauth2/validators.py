@@ -331,6 +331,38 @@ class SmartOAuth2Validator(OAuth2Validator):
         return True
 
     # --- token issuance ------------------------------------------------------------------------
+    def _check_and_set_request_resource(self, request):
+        grant = (
+            self._validated_grant(request.code, request)
+            if request.grant_type == "authorization_code"
+            else None
+        )
+        if grant is None:
+            return super()._check_and_set_request_resource(request)
+        # DOT's rules for a code exchange (RFC 8707 narrowing), on the Grant validate_code loaded
+        # (DOT queries it again, twice per exchange).
+        grant_type, request.grant_type = request.grant_type, "_smart_code_exchange"
+        try:
+            super()._check_and_set_request_resource(request)  # normalise + validate the URIs
+        finally:
+            request.grant_type = grant_type
+        grant_resource = grant.resource or []
+        if request.resource and grant_resource:
+            for res in request.resource:
+                if res not in grant_resource:
+                    raise errors.CustomOAuth2Error(
+                        error="invalid_target",
+                        description=(
+                            f"The requested resource '{res}' is not allowed. "
+                            "Token request cannot escalate resource permissions beyond the "
+                            "original authorization grant"
+                        ),
+                        request=request,
+                    )
+        elif grant_resource:
+            self._validate_resource_uris(request, grant_resource)
+            request.resource = grant_resource
+
     def prepare_token(self, request):
         """Runs after a token request is validated (post_token): audience and lifetime."""
         self._check_and_set_request_resource(request)
@@ -366,8 +398,29 @@ class SmartOAuth2Validator(OAuth2Validator):
             token.update(contributor(request, token) or {})
         return result
 
+    def _save_id_token(self, jti, request, expires, *args, **kwargs):
+        id_token = super()._save_id_token(jti, request, expires, *args, **kwargs)
+        request.smart_id_token = id_token
+        return id_token
+
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
-        access_token = super()._create_access_token(expires, request, token, source_refresh_token)
+        issued = getattr(request, "smart_id_token", None)
+        if token.get("id_token") and issued is not None:
+            # DOT's _create_access_token, minus _load_id_token: that re-verifies the id_token
+            # this request just signed and loads its client and IDToken row again (2 SELECTs).
+            access_token = get_access_token_model()(
+                user=request.user,
+                scope=token["scope"],
+                expires=expires,
+                id_token=issued,
+                application=request.client,
+                source_refresh_token=source_refresh_token,
+                resource=getattr(request, "resource", []),  # RFC 8707
+            )
+            self._set_token_value(access_token, token["access_token"])
+            access_token.save()
+        else:
+            access_token = super()._create_access_token(expires, request, token, source_refresh_token)
         identity = {}
         if token.get("id_token"):
             claims = jwt.decode(token["id_token"], options={"verify_signature": False})
