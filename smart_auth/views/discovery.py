@@ -1,7 +1,11 @@
 """``{fhir-base}/.well-known/smart-configuration`` (SMART App Launch 2.2 "Conformance")."""
 
-from django.http import JsonResponse
-from django.urls import reverse
+import json
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import HttpResponse, JsonResponse
+from django.urls import get_script_prefix, reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from oauth2_provider.compat import login_not_required
@@ -75,12 +79,30 @@ def smart_configuration(request):
     return document
 
 
+_documents = {}
+_MAX_DOCUMENTS = 64
+
+
+@receiver(setting_changed)
+def _forget_documents(**kwargs):
+    _documents.clear()
+
+
 @method_decorator(login_not_required, name="dispatch")
 class SmartConfigurationView(View):
     """JSON whatever the Accept header, open to any origin, every URL absolute."""
 
     def get(self, request, *args, **kwargs):
-        response = JsonResponse(smart_configuration(request))
+        # The document depends only on the request's origin and path and on settings: build and
+        # encode it once per (scheme, host, path), not per request.
+        key = (request.scheme, request.get_host(), get_script_prefix(), request.path)
+        body = _documents.get(key)
+        if body is None:
+            body = json.dumps(smart_configuration(request)).encode()
+            if len(_documents) >= _MAX_DOCUMENTS:  # hosts come from the client: stay bounded
+                _documents.clear()
+            _documents[key] = body
+        response = HttpResponse(body, content_type="application/json")
         response["Access-Control-Allow-Origin"] = "*"
         response["Cache-Control"] = "public, max-age=300"
         return response
