@@ -126,8 +126,8 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
                 return view(request, *args, **kwargs)
             if response is None:
                 return view(request, *args, **kwargs)
-            response.headers["Allow"] = allow
             response.headers["Vary"] = "Accept"
+            response.headers["Allow"] = allow
             return response
 
         return functools.wraps(view)(lean)
