@@ -271,6 +271,13 @@ def run(size, duration, connections, workdir):
                 f"{base}/fhir/ImagingStudy?patient={facts['patient']}",
                 facts["token"],
             ),
+            # The same two through the full DRF view (benchmarks/fhir_urls.py): before/after.
+            ("FHIR read (full DRF)", f"{base}/drf/fhir/Patient/{facts['patient']}", facts["token"]),
+            (
+                "FHIR search (full DRF)",
+                f"{base}/drf/fhir/ImagingStudy?patient={facts['patient']}",
+                facts["token"],
+            ),
         ]
         for _name, url, token in cases:
             _wrk(url, token, 2, connections)  # warm up every worker, thread and cache

@@ -46,3 +46,15 @@ class FhirContentNegotiation(DefaultContentNegotiation):
         if not accept or "fhir+json" in accept or "*/*" in accept:
             return renderers[0], renderers[0].media_type
         return super().select_renderer(request, renderers, format_suffix)
+
+
+def shortcut_renderer(request):
+    """FhirJsonRenderer when FhirContentNegotiation would pick it without negotiating (no
+    ``_format``; Accept absent, ``*/*`` or fhir+json), else None. Used by the lean read/search."""
+    meta = request.META
+    if "_format" in meta.get("QUERY_STRING", ""):
+        return None
+    accept = meta.get("HTTP_ACCEPT", "")
+    if not accept or "fhir+json" in accept or "*/*" in accept:
+        return FhirJsonRenderer
+    return None
