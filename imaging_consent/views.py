@@ -23,9 +23,9 @@ from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 
 from smart_auth.federation import (
     FederationError,
-    client_assertion,
     client_metadata,
     fhir_read,
+    redeem_code,
     same_app,
     trusted_ehr,
     verify_id_token,
@@ -245,7 +245,7 @@ def ehr_callback(request):
             request, key, request.GET["error"], request.GET.get("error_description", "")
         )
     try:
-        token = _redeem(ehr, hop, request.GET.get("code", ""))
+        token = redeem_code(ehr, request.GET.get("code", ""), hop["redirect_uri"], hop["verifier"])
         claims = verify_id_token(ehr, token.get("id_token", ""), audience=ehr.client_id)
         if claims.get("nonce") != hop["nonce"]:
             raise FederationError("invalid_request", "The EHR id_token nonce does not match")
@@ -258,28 +258,6 @@ def ehr_callback(request):
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[PENDING + key] = pending
     return view._next_step(request, key)
-
-
-def _redeem(ehr, hop, code):
-    import requests
-
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": hop["redirect_uri"],
-        "code_verifier": hop["verifier"],
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": client_assertion(ehr),
-    }
-    try:
-        response = requests.post(ehr.token_endpoint, data=data, timeout=ehr.timeout)
-    except requests.RequestException as exc:
-        raise FederationError(
-            "temporarily_unavailable", f"The EHR token endpoint is unreachable: {exc}"
-        ) from exc
-    if response.status_code != 200:
-        raise FederationError("access_denied", f"The EHR refused our code: {response.text[:200]}")
-    return response.json()
 
 
 def _attach_patient_and_studies(ehr, token, pending):

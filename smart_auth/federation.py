@@ -116,6 +116,22 @@ def backend_token(ehr):
     return body["access_token"]
 
 
+def redeem_code(ehr, code, redirect_uri, verifier):
+    """Exchange an authorization code the EHR gave us (as its client, private_key_jwt + PKCE)."""
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": client_assertion(ehr),
+    }
+    response = _post(ehr, ehr.token_endpoint, data)
+    if response.status_code != 200:
+        raise FederationError("access_denied", f"The EHR refused our code: {response.text[:200]}")
+    return response.json()
+
+
 def introspect(ehr, token):
     """The EHR's introspection of ``token`` (an access token or a launch-token)."""
     response = _post(

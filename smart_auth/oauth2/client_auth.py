@@ -35,7 +35,7 @@ def jwks_cache():
     return _jwks_cache
 
 
-class AssertionError_(Exception):
+class AssertionRejected(Exception):
     """Why an assertion was refused (reported as invalid_client)."""
 
 
@@ -47,35 +47,35 @@ def unverified_issuer(assertion):
 
 
 def verify_client_assertion(assertion, smart_client, audiences):
-    """Verify ``assertion`` for ``smart_client``; return its claims or raise AssertionError_."""
+    """Verify ``assertion`` for ``smart_client``; return its claims or raise AssertionRejected."""
     try:
         header = jwt.get_unverified_header(assertion)
     except jwt.PyJWTError as exc:
-        raise AssertionError_(f"client_assertion is not a JWT: {exc}") from exc
+        raise AssertionRejected(f"client_assertion is not a JWT: {exc}") from exc
     alg = header.get("alg")
     if alg not in smart_auth_settings.CLIENT_ASSERTION_ALGORITHMS:
-        raise AssertionError_(f"Unsupported client_assertion alg {alg!r}")
+        raise AssertionRejected(f"Unsupported client_assertion alg {alg!r}")
     if header.get("typ") != "JWT":
-        raise AssertionError_("client_assertion header typ must be JWT")
+        raise AssertionRejected("client_assertion header typ must be JWT")
     kid = header.get("kid")
     if not kid:
-        raise AssertionError_("client_assertion header has no kid")
+        raise AssertionRejected("client_assertion header has no kid")
     if not smart_client.is_asymmetric:
-        raise AssertionError_("This client is not registered for private_key_jwt")
+        raise AssertionRejected("This client is not registered for private_key_jwt")
 
     jku = header.get("jku")
     if jku is not None and jku != smart_client.jwks_uri:
-        raise AssertionError_("jku does not match the registered JWKS URL")
+        raise AssertionRejected("jku does not match the registered JWKS URL")
     if smart_client.jwks_uri:
         try:
             jwks = jwks_cache().get(smart_client.jwks_uri, kid=kid)
         except JWKSFetchError as exc:
-            raise AssertionError_(str(exc)) from exc
+            raise AssertionRejected(str(exc)) from exc
     else:
         jwks = smart_client.jwks or {"keys": []}
     key = select_key(jwks, kid, alg)
     if key is None:
-        raise AssertionError_("No single registered key matches the assertion's kid and alg")
+        raise AssertionRejected("No single registered key matches the assertion's kid and alg")
 
     client_id = smart_client.application.client_id
     try:
@@ -89,13 +89,13 @@ def verify_client_assertion(assertion, smart_client, audiences):
             options={"require": ["iss", "sub", "aud", "exp", "jti"]},
         )
     except jwt.PyJWTError as exc:
-        raise AssertionError_(f"client_assertion rejected: {exc}") from exc
+        raise AssertionRejected(f"client_assertion rejected: {exc}") from exc
     if claims["sub"] != client_id:
-        raise AssertionError_("client_assertion sub must equal iss (the client_id)")
+        raise AssertionRejected("client_assertion sub must equal iss (the client_id)")
     now = datetime.now(UTC).timestamp()
     max_lifetime = smart_auth_settings.CLIENT_ASSERTION_MAX_LIFETIME_SECONDS
     if claims["exp"] - now > max_lifetime + CLOCK_SKEW_SECONDS:
-        raise AssertionError_(f"client_assertion exp is more than {max_lifetime} s ahead")
+        raise AssertionRejected(f"client_assertion exp is more than {max_lifetime} s ahead")
     _remember_jti(client_id, str(claims["jti"]), claims["exp"])
     return claims
 
@@ -104,13 +104,13 @@ def _remember_jti(issuer, jti, exp):
     from ..models import UsedAssertion
 
     if not jti or len(jti) > 255:
-        raise AssertionError_("client_assertion jti is missing or too long")
+        raise AssertionRejected("client_assertion jti is missing or too long")
     expires = datetime.fromtimestamp(exp + CLOCK_SKEW_SECONDS, tz=UTC)
     try:
         with transaction.atomic():
             UsedAssertion.objects.create(issuer=issuer, jti=jti, expires=expires)
     except IntegrityError:
-        raise AssertionError_("client_assertion jti was already used") from None
+        raise AssertionRejected("client_assertion jti was already used") from None
     # Expired entries can never match again: prune now and then, off most requests' path.
     if random.random() < 0.02:
         UsedAssertion.objects.filter(

@@ -20,11 +20,11 @@ from ..conf import smart_auth_settings
 from ..hooks import fhir_user, issuer_for
 from ..models import GrantContext, LaunchContext, RedeemedCode, TokenContext
 from . import client_auth
+from .token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 
 
 log = logging.getLogger(__name__)
 
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 REFRESH_SCOPES = {"offline_access", "online_access"}
 # Scopes that only make sense with a user in the loop, refused for client_credentials.
 _USER_ONLY = {"openid", "fhirUser", "profile", "launch", "offline_access", "online_access", "launch-token"}
@@ -125,7 +125,7 @@ class SmartOAuth2Validator(OAuth2Validator):
         audiences = self._assertion_audiences(request)
         try:
             client_auth.verify_client_assertion(assertion, smart, audiences)
-        except client_auth.AssertionError_ as exc:
+        except client_auth.AssertionRejected as exc:
             request.smart_auth_error = str(exc)
             log.info("private_key_jwt refused for %s: %s", client_id, exc)
             return False

@@ -49,6 +49,9 @@ def smart_configuration(request):
         "token-exchange-accesstoken" in smart_auth_settings.EXTRA_CAPABILITIES
     ):
         grant_types.append("urn:ietf:params:oauth:grant-type:token-exchange")
+    scopes = list(ADVERTISED)
+    if "launch-token" in smart_auth_settings.EXTRA_CAPABILITIES:
+        scopes.append("launch-token")
     document = {
         "issuer": issuer,
         "jwks_uri": url("oauth2_provider:jwks-info"),
@@ -67,8 +70,7 @@ def smart_configuration(request):
         ],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384", "RS256", "ES256"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ADVERTISED
-        + ["launch-token"] * bool("launch-token" in smart_auth_settings.EXTRA_CAPABILITIES),
+        "scopes_supported": scopes,
         "code_challenge_methods_supported": ["S256"],
         "capabilities": CAPABILITIES + list(smart_auth_settings.EXTRA_CAPABILITIES),
     }

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -112,7 +111,3 @@ def sign_in(page, username):
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", username)
     page.click("button[type=submit]")
-
-
-def wait(seconds=0.2):
-    time.sleep(seconds)
