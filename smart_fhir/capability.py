@@ -8,7 +8,8 @@ from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 
 from .conf import fhir_settings
-from .search import SEARCH_PARAMETERS
+from .search import PATIENT_COMPARTMENT
+from .storage import get_storage
 
 
 SMART_SECURITY_SERVICE = {
@@ -21,6 +22,7 @@ SMART_SECURITY_SERVICE = {
     ],
     "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
 }
+PATIENT_COMPARTMENT_URL = "http://hl7.org/fhir/CompartmentDefinition/patient"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 PARAM_TYPES = {"token": "token", "string": "string", "reference": "reference", "date": "date"}
 OAUTH_URI_KEYS = {
@@ -50,48 +52,39 @@ def oauth_uris(request) -> dict:
 
 def capability_statement(base_url: str, request) -> dict:
     uris = tuple(sorted(oauth_uris(request).items()))
-    return _statement(base_url, uris, tuple(fhir_settings.RESOURCE_TYPES), bool(fhir_settings.READ_ONLY))
+    storage = get_storage()
+    return _statement(
+        base_url, uris, tuple(fhir_settings.RESOURCE_TYPES), bool(fhir_settings.READ_ONLY), storage
+    )
+
+
+WRITES = {"create", "update", "patch", "delete"}
+MODIFIERS = {
+    "string": ("exact", "contains", "missing"),
+    "token": ("missing",),
+    "reference": ("missing",),
+    "date": ("missing",),
+}
 
 
 @functools.lru_cache(maxsize=16)
-def _statement(base_url, uris, resource_types, read_only):
-    interactions = ["read", "vread", "history-instance", "search-type"]
-    if not read_only:
-        interactions += ["create", "update", "delete"]
-    resources = []
-    for resource_type in resource_types:
-        params = SEARCH_PARAMETERS.get(resource_type, {})
-        references = [p.name for p in params.values() if p.kind == "reference"]
-        reverse_includes = [
-            f"{source}:{p.name}"
-            for source, source_params in SEARCH_PARAMETERS.items()
-            if source in resource_types
-            for p in source_params.values()
-            if p.kind == "reference" and p.target == resource_type
-        ]
-        resources.append(
-            {
-                "type": resource_type,
-                "interaction": [{"code": code} for code in interactions],
-                "versioning": "versioned",
-                "readHistory": True,
-                "updateCreate": not read_only,
-                "conditionalCreate": False,
-                "conditionalUpdate": False,
-                "conditionalDelete": "not-supported",
-                "searchInclude": [f"{resource_type}:{name}" for name in references],
-                "searchRevInclude": reverse_includes,
-                "searchParam": [
-                    {"name": "_id", "type": "token"},
-                    {"name": "_lastUpdated", "type": "date"},
-                    *({"name": p.name, "type": PARAM_TYPES[p.kind]} for p in params.values()),
-                ],
-            }
-        )
+def _statement(base_url, uris, resource_types, read_only, storage):
+    """What the installed storage answers, per type (a new backend or setting is a new key)."""
+    resources = [_resource(storage, t, resource_types, read_only) for t in resource_types]
     extension = [{"url": key, "valueUri": value} for key, value in uris]
     security = {"cors": True, "service": [SMART_SECURITY_SERVICE]}
     if extension:
         security["extension"] = [{"url": OAUTH_URIS, "extension": extension}]
+    rest = {"mode": "server", "security": security, "resource": resources}
+    system = [{"code": "batch"}] if any(r["interaction"] for r in resources) else []
+    if storage.supports_transactions and not read_only:
+        system.insert(0, {"code": "transaction"})
+    if system:
+        rest["interaction"] = system
+    if "Patient" in resource_types and any(r.get("_compartment") for r in resources):
+        rest["compartment"] = [PATIENT_COMPARTMENT_URL]
+    for resource in resources:
+        resource.pop("_compartment", None)
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -102,14 +95,57 @@ def _statement(base_url, uris, resource_types, read_only):
         "implementation": {"description": "SMART on FHIR R4 resource server", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["json", "application/fhir+json"],
-        "rest": [
-            {
-                "mode": "server",
-                "security": security,
-                "resource": resources,
-            }
-        ],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [rest],
     }
+
+
+def _resource(storage, resource_type, resource_types, read_only) -> dict:
+    codes = [c for c in storage.interactions(resource_type) if not (read_only and c in WRITES)]
+    searches = "search-type" in codes
+    features = storage.search_features if searches else frozenset()
+    params = storage.search_parameters(resource_type) if searches else {}
+    references = [p for p in params.values() if p.kind == "reference"]
+    resource = {
+        "type": resource_type,
+        "interaction": [{"code": code} for code in codes],
+        "versioning": "versioned-update" if "vread" in codes and "update" in codes else "no-version",
+        "readHistory": "vread" in codes,
+        "updateCreate": "update" in codes,
+        "conditionalCreate": "create" in codes and searches,
+        "conditionalUpdate": "update" in codes and searches,
+        "conditionalDelete": "single" if "delete" in codes and searches else "not-supported",
+    }
+    if "_include" in features:
+        resource["searchInclude"] = [f"{resource_type}:{p.name}" for p in references]
+    if "_revinclude" in features:
+        resource["searchRevInclude"] = [
+            f"{source}:{p.name}"
+            for source in resource_types
+            if "search-type" in storage.interactions(source)
+            for p in storage.search_parameters(source).values()
+            if p.kind == "reference" and p.target == resource_type
+        ]
+    if searches:
+        resource["searchParam"] = [
+            {"name": "_id", "type": "token"},
+            {"name": "_lastUpdated", "type": "date"},
+            *(_search_param(p, features) for p in params.values()),
+        ]
+        if "_sort" in features:
+            resource["documentation"] = "_sort by _id, _lastUpdated and any string, token or date parameter"
+    resource["_compartment"] = searches and resource_type in PATIENT_COMPARTMENT
+    return resource
+
+
+def _search_param(param, features) -> dict:
+    entry = {"name": param.name, "type": PARAM_TYPES[param.kind]}
+    notes = [f":{m}" for m in MODIFIERS[param.kind] if m in features]
+    if param.kind == "reference" and "chain" in features and param.target:
+        notes.append(f"chaining one level ({param.name}.<{param.target} parameter>)")
+    if notes:
+        entry["documentation"] = "Supports " + ", ".join(notes)
+    return entry
 
 
 def smart_configuration() -> dict:

@@ -39,6 +39,9 @@ class ResourceVersion(models.Model):
     version_id = models.PositiveIntegerField()
     last_updated = models.DateTimeField()
     deleted = models.BooleanField(default=False)
+    # The Patient compartment of this version (a deletion keeps the last one), so type-level
+    # history is confined per version, not by where the resource is now.
+    compartment = models.CharField(max_length=64, blank=True, default="")
     text = models.TextField(blank=True, default="")
 
     class Meta:
@@ -46,6 +49,9 @@ class ResourceVersion(models.Model):
             models.UniqueConstraint(
                 fields=["resource_type", "logical_id", "version_id"], name="smart_fhir_version_unique"
             )
+        ]
+        indexes = [
+            models.Index(fields=["resource_type", "last_updated"], name="smart_fhir_version_updated"),
         ]
 
     def __str__(self):
@@ -56,7 +62,8 @@ class SearchValue(models.Model):
     """One indexed value of one search parameter of a current resource.
 
     ``value`` is the token code, the reference (``Patient/123``) or the normalised (lower-case,
-    accent-free) string; dates are kept as the half-open instant range [date_low, date_high).
+    accent-free) string, ``exact`` the string as written (for ``:exact``); dates are kept as the
+    half-open instant range [date_low, date_high).
     """
 
     resource = models.ForeignKey(StoredResource, on_delete=models.CASCADE, related_name="search_values")
@@ -64,6 +71,7 @@ class SearchValue(models.Model):
     param = models.CharField(max_length=64)
     system = models.CharField(max_length=255, blank=True, default="")
     value = models.CharField(max_length=255, blank=True, default="")
+    exact = models.CharField(max_length=255, blank=True, default="")
     date_low = models.DateTimeField(null=True, blank=True)
     date_high = models.DateTimeField(null=True, blank=True)
 

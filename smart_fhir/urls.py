@@ -7,6 +7,7 @@ configuration; otherwise this URLconf serves one built from ``SMART_FHIR["SMART_
 from django.apps import apps
 from django.urls import path, re_path
 
+from .api.transactions import BundleView
 from .api.views import CapabilityStatementView, ResourceViewSet
 from .views import SmartConfigurationView
 
@@ -19,16 +20,27 @@ VERSION = r"(?P<version_id>[A-Za-z0-9\-.]{1,64})"
 
 urlpatterns = [
     path("fhir/metadata", CapabilityStatementView.as_view(), name="metadata"),
+    # batch and transaction Bundles
+    re_path(r"^fhir/?$", BundleView.as_view(), name="system"),
     re_path(
         rf"^fhir/{TYPE}/?$",
-        ResourceViewSet.as_view({"get": "search", "post": "create"}),
+        ResourceViewSet.as_view(
+            {"get": "search", "post": "create", "put": "conditional_update", "delete": "conditional_delete"}
+        ),
         name="type",
     ),
     re_path(rf"^fhir/{TYPE}/_search/?$", ResourceViewSet.as_view({"post": "search"}), name="search"),
     re_path(
+        rf"^fhir/{TYPE}/_history/?$", ResourceViewSet.as_view({"get": "history_type"}), name="type-history"
+    ),
+    re_path(
         rf"^fhir/{TYPE}/{ID}/?$",
-        ResourceViewSet.as_view({"get": "read", "put": "update", "delete": "delete"}),
+        ResourceViewSet.as_view({"get": "read", "put": "update", "patch": "patch", "delete": "delete"}),
         name="instance",
+    ),
+    # compartment search: GET [base]/Patient/{id}/{Type}
+    re_path(
+        rf"^fhir/Patient/{ID}/{TYPE}/?$", ResourceViewSet.as_view({"get": "compartment"}), name="compartment"
     ),
     re_path(rf"^fhir/{TYPE}/{ID}/_history/?$", ResourceViewSet.as_view({"get": "history"}), name="history"),
     re_path(

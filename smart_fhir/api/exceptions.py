@@ -40,8 +40,31 @@ class Gone(exceptions.APIException):
     default_detail = "The resource has been deleted"
 
 
+class Unprocessable(Exception):
+    """422: the request is well-formed but its result breaks FHIR rules (e.g. a patched resource)."""
+
+    def __init__(self, issues):
+        self.issues = issues if isinstance(issues, list) else [issues]
+        super().__init__("; ".join(str(i) for i in self.issues))
+
+
+class BundleEntryFailed(Exception):
+    """A transaction entry failed: the whole transaction answers with that entry's status."""
+
+    def __init__(self, status_code, code, diagnostics):
+        super().__init__(diagnostics)
+        self.status_code, self.code, self.diagnostics = status_code, code, diagnostics
+
+
+def classify(exc):
+    """(status, issue code, diagnostics) for an exception, or None when it is not ours to handle."""
+    return _classify(exc)
+
+
 def _classify(exc):
     """(status, issue code, diagnostics) for an exception, or None when it is not ours to handle."""
+    if isinstance(exc, BundleEntryFailed):
+        return exc.status_code, exc.code, exc.diagnostics
     if isinstance(exc, InvalidToken):
         return 401, "login", str(exc)
     if isinstance(exc, AuthorizationServerUnavailable):
@@ -52,6 +75,8 @@ def _classify(exc):
         return 400, "invalid", str(exc)
     if isinstance(exc, InvalidResource):
         return 400, "invalid", exc.issues
+    if isinstance(exc, Unprocessable):
+        return 422, "processing", exc.issues
     if isinstance(exc, StorageError):
         return exc.status, "conflict" if exc.status in (409, 412) else "not-supported", str(exc)
     if isinstance(exc, Http404):
@@ -87,7 +112,7 @@ def fhir_exception_handler(exc, context):
         # RFC 6750 §3.1: a valid token lacking the needed scope or context.
         realm = getattr(context.get("request"), "fhir_base", None) or "FHIR"
         response["WWW-Authenticate"] = f'Bearer realm="{realm}", error="insufficient_scope"'
-    if isinstance(exc, exceptions.MethodNotAllowed):
+    if isinstance(exc, exceptions.MethodNotAllowed) and context.get("view") is not None:
         response["Allow"] = ", ".join(context["view"].allowed_methods)
     return response
 

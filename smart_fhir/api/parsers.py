@@ -22,3 +22,10 @@ class PlainJsonParser(FhirJsonParser):
 
 class SearchFormParser(FormParser):
     pass
+
+
+class JsonPatchParser(FhirJsonParser):
+    """``PATCH`` bodies (RFC 6902). A JSON array sent as application/(fhir+)json is read as well,
+    as clients such as fhirpy send it."""
+
+    media_type = "application/json-patch+json"

@@ -1,28 +1,26 @@
-"""FHIR R4 REST interactions over DRF: read, vread, history, search, create, update, delete."""
+"""FHIR R4 REST interactions over DRF (the interactions themselves are in ``interactions.py``)."""
 
 from __future__ import annotations
 
 import functools
 
 from django.http import HttpResponse
+from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import status
-from rest_framework.exceptions import MethodNotAllowed, NotFound
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSet
 
 from ..capability import capability_statement
 from ..conf import fhir_settings
-from ..enforcement import AccessDenied, check_entry, passes_filters, search_grants
-from ..search import SearchError, parse_search
-from ..storage import Entry, get_storage
+from ..search import SearchError
 from ..urls_util import fhir_base_url
-from ..validation import InvalidResource, validate_resource
-from . import bundles
+from . import interactions
 from .authentication import SmartTokenAuthentication
-from .exceptions import Gone, fhir_exception_handler
-from .parsers import FhirJsonParser, PlainJsonParser, SearchFormParser
+from .exceptions import fhir_exception_handler
+from .interactions import check_type, live_entry, search_bundle
+from .parsers import FhirJsonParser, JsonPatchParser, PlainJsonParser, SearchFormParser
 from .permissions import SmartScopePermission
 from .renderers import FhirContentNegotiation, FhirJsonRenderer, PlainJsonRenderer, RawJson, shortcut_renderer
 
@@ -31,12 +29,17 @@ ACTION_INTERACTIONS = {
     "read": "read",
     "vread": "vread",
     "history": "history-instance",
+    "history_type": "history-type",
     "search": "search-type",
+    "compartment": "search-type",
     "create": "create",
     "update": "update",
+    "conditional_update": "update",
+    "patch": "patch",
     "delete": "delete",
+    "conditional_delete": "delete",
 }
-WRITE_ACTIONS = {"create", "update", "delete"}
+WRITE_ACTIONS = {"create", "update", "conditional_update", "patch", "delete", "conditional_delete"}
 FHIR_JSON_CONTENT_TYPE = f"{FhirJsonRenderer.media_type}; charset={FhirJsonRenderer.charset}"
 
 
@@ -54,7 +57,7 @@ class FhirAPIMixin:
     """Explicit DRF policies, independent of the project's REST_FRAMEWORK settings."""
 
     renderer_classes = [FhirJsonRenderer, PlainJsonRenderer]
-    parser_classes = [FhirJsonParser, PlainJsonParser, SearchFormParser]
+    parser_classes = [FhirJsonParser, PlainJsonParser, JsonPatchParser, SearchFormParser]
     content_negotiation_class = FhirContentNegotiation
     throttle_classes = []
     versioning_class = None
@@ -136,7 +139,7 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
     def _lean_response(cls, request, action, interaction, kwargs):
         fhir_base_url(request)
         resource_type = kwargs.get("resource_type")
-        _check_type(resource_type)
+        check_type(resource_type)
         user_auth = SmartTokenAuthentication().authenticate(request)
         if user_auth is None:
             return None  # no token: DRF answers 401 with its usual headers
@@ -145,14 +148,15 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         if not permission.has_permission(request, view):
             return None
         if action == "read":
-            entry = _live_entry(resource_type, kwargs["resource_id"])
+            entry = live_entry(resource_type, kwargs["resource_id"])
             if not permission.has_object_permission(request, view, entry):
                 return None
             response = HttpResponse(entry.text.encode("utf-8"), content_type=FHIR_JSON_CONTENT_TYPE)
             response.headers["ETag"] = f'W/"{entry.version_id}"'
             return response
         params = {k: request.GET.getlist(k) for k in request.GET}
-        text = _search_bundle(request, resource_type, params)
+        lenient = "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
+        text = search_bundle(request.auth, request.fhir_base, resource_type, params, lenient)
         return HttpResponse(text.encode("utf-8"), content_type=FHIR_JSON_CONTENT_TYPE)
 
     def dispatch(self, request, *args, **kwargs):
@@ -171,131 +175,95 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
 
     def initial(self, request, *args, **kwargs):
         fhir_base_url(request)
-        _check_type(kwargs.get("resource_type"))
+        check_type(kwargs.get("resource_type"))
         if self.action in WRITE_ACTIONS and fhir_settings.READ_ONLY:
             raise MethodNotAllowed(request.method, "This server is read-only")
         super().initial(request, *args, **kwargs)
 
+    @property
+    def ctx(self):
+        lenient = "handling=lenient" in self.request.headers.get("Prefer", "").replace(" ", "")
+        return interactions.Context(self.request.auth, self.request.fhir_base, lenient)
+
+    def _if_match(self):
+        return interactions.version_from_etag(self.request.headers.get("If-Match"))
+
+    def _criteria(self):
+        return {k: self.request.query_params.getlist(k) for k in self.request.query_params}
+
     # --- reads ---------------------------------------------------------------------------------
     def read(self, request, resource_type, resource_id):
-        entry = _live_entry(resource_type, resource_id)
-        self.check_object_permissions(request, entry)
-        return self._resource_response(entry)
+        return self._respond(interactions.read(self.ctx, resource_type, resource_id))
 
     def vread(self, request, resource_type, resource_id, version_id):
-        entry = get_storage().vread(resource_type, resource_id, version_id)
-        if entry is None:
-            raise NotFound(f"{resource_type}/{resource_id}/_history/{version_id} is not known")
-        if entry.deleted:
-            raise Gone(f"{resource_type}/{resource_id} was deleted in version {version_id}")
-        self.check_object_permissions(request, entry)
-        return self._resource_response(entry)
+        return self._respond(interactions.vread(self.ctx, resource_type, resource_id, version_id))
 
     def history(self, request, resource_type, resource_id):
-        storage = get_storage()
-        current = storage.read_entry(resource_type, resource_id)
-        if current is None:
-            raise NotFound(f"{resource_type}/{resource_id} is not known")
-        versions = storage.history(resource_type, resource_id)
-        visible = [v for v in versions if v.deleted or _allowed(request.auth, "history-instance", v)]
-        if versions and not any(not v.deleted for v in visible):
-            raise AccessDenied(f"{resource_type}/{resource_id} is outside what the token grants")
-        text = bundles.history(request.fhir_base, resource_type, resource_id, visible)
-        return Response(RawJson(text))
+        return self._respond(interactions.history_instance(self.ctx, resource_type, resource_id))
+
+    def history_type(self, request, resource_type):
+        return self._respond(interactions.history_type(self.ctx, resource_type, self._criteria()))
 
     def search(self, request, resource_type):
-        params = {k: request.query_params.getlist(k) for k in request.query_params}
+        params = self._criteria()
         if request.method == "POST":
             if request.content_type.split(";")[0].strip() != "application/x-www-form-urlencoded":
                 raise SearchError("POST _search takes application/x-www-form-urlencoded parameters")
             for key in request.data:
                 params.setdefault(key, []).extend(request.data.getlist(key))
-        return Response(RawJson(_search_bundle(request, resource_type, params)))
+        return self._respond(interactions.search(self.ctx, resource_type, params))
+
+    def compartment(self, request, resource_type, resource_id):
+        outcome = interactions.compartment_search(self.ctx, resource_id, resource_type, self._criteria())
+        return self._respond(outcome)
 
     # --- writes --------------------------------------------------------------------------------
     def create(self, request, resource_type):
-        body = validate_resource(resource_type, request.data)
-        body = {k: v for k, v in body.items() if k != "id"}  # the server assigns ids on create
-        check_entry(request.auth, "create", Entry(resource_type, "", _resource=body))
-        entry = get_storage().create(resource_type, body)
-        return self._resource_response(entry, status.HTTP_201_CREATED, location=True)
+        # If-None-Exist (FHIR R4); criteria in the query string are read the same way, as
+        # clients such as fhirpy send them (POST [base]/Type?identifier=...).
+        criteria = request.headers.get("If-None-Exist") or request.META.get("QUERY_STRING") or None
+        outcome = interactions.create(self.ctx, resource_type, request.data, if_none_exist=criteria)
+        return self._respond(outcome)
 
     def update(self, request, resource_type, resource_id):
-        body = validate_resource(resource_type, request.data)
-        if body.get("id") != resource_id:
-            raise InvalidResource(f"The resource's id must be {resource_id!r} (the id in the URL)")
-        storage = get_storage()
-        current = storage.read_entry(resource_type, resource_id)
-        if current is not None and not current.deleted:
-            check_entry(request.auth, "update", current)
-        check_entry(request.auth, "update", Entry(resource_type, resource_id, _resource=body))
-        if_match = _version_from_etag(request.headers.get("If-Match"))
-        entry, created = storage.update(resource_type, resource_id, body, if_match=if_match)
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return self._resource_response(entry, code, location=created)
+        outcome = interactions.update(self.ctx, resource_type, resource_id, request.data, self._if_match())
+        return self._respond(outcome)
+
+    def conditional_update(self, request, resource_type):
+        outcome = interactions.conditional_update(self.ctx, resource_type, self._criteria(), request.data)
+        return self._respond(outcome)
+
+    def patch(self, request, resource_type, resource_id):
+        outcome = interactions.patch(self.ctx, resource_type, resource_id, request.data, self._if_match())
+        return self._respond(outcome)
 
     def delete(self, request, resource_type, resource_id):
-        storage = get_storage()
-        current = storage.read_entry(resource_type, resource_id)
-        if current is None:
-            raise NotFound(f"{resource_type}/{resource_id} is not known")
-        if not current.deleted:
-            check_entry(request.auth, "delete", current)
-            storage.delete(resource_type, resource_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return self._respond(interactions.delete(self.ctx, resource_type, resource_id, self._if_match()))
 
-    def _resource_response(self, entry, code=status.HTTP_200_OK, location=False):
-        response = Response(RawJson(entry.text), status=code)
-        response["ETag"] = f'W/"{entry.version_id}"'
-        if location:
-            base = self.request.fhir_base
-            response["Location"] = (
-                f"{base}/{entry.resource_type}/{entry.resource_id}/_history/{entry.version_id}"
-            )
+    def conditional_delete(self, request, resource_type):
+        return self._respond(interactions.conditional_delete(self.ctx, resource_type, self._criteria()))
+
+    def _respond(self, outcome):
+        if outcome.text is not None:
+            return Response(RawJson(outcome.text), status=outcome.status)
+        entry = outcome.entry
+        if entry is None:
+            return Response(status=outcome.status)
+        response = Response(RawJson(entry.text), status=outcome.status)
+        for name, value in resource_headers(self.request.fhir_base, entry, outcome.location).items():
+            response[name] = value
         return response
 
 
-def _check_type(resource_type):
-    if resource_type not in fhir_settings.RESOURCE_TYPES:
-        raise NotFound(f"Resource type {resource_type!r} is not supported by this server")
-
-
-def _live_entry(resource_type, resource_id):
-    entry = get_storage().read_entry(resource_type, resource_id)
-    if entry is None:
-        raise NotFound(f"{resource_type}/{resource_id} is not known")
-    if entry.deleted:
-        raise Gone(f"{resource_type}/{resource_id} has been deleted")
-    return entry
-
-
-def _search_bundle(request, resource_type, params) -> str:
-    """The searchset text; ``request`` is DRF's or (lean path) Django's, with ``auth`` set."""
-    lenient = "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
-    query = parse_search(
-        resource_type, params, fhir_settings.DEFAULT_PAGE_SIZE, fhir_settings.MAX_PAGE_SIZE, lenient
-    )
-    grants = search_grants(request.auth, query)
-    result = get_storage().run_search(query, grants)
-    matches = result.entries
-    if fhir_settings.RESOURCE_FILTERS:
-        matches = [e for e in matches if passes_filters(request.auth, e)]
-    included = [e for e in result.included if _allowed(request.auth, "read", e)]
-    return bundles.searchset(request.fhir_base, query, params, result, matches, included)
-
-
-def _allowed(access, interaction, entry) -> bool:
-    try:
-        check_entry(access, interaction, entry)
-    except AccessDenied:
-        return False
-    return True
-
-
-def _version_from_etag(value):
-    if not value:
-        return None
-    return value.removeprefix("W/").strip('"')
+def resource_headers(base, entry, location=False) -> dict:
+    """ETag, Last-Modified (when the storage gave the time without decoding the resource: writes
+    and vread; the lean read does not pay for it) and, for a new resource, Location."""
+    headers = {"ETag": f'W/"{entry.version_id}"'}
+    if entry.last_modified is not None:
+        headers["Last-Modified"] = http_date(entry.last_modified.timestamp())
+    if location:
+        headers["Location"] = f"{base}/{entry.resource_type}/{entry.resource_id}/_history/{entry.version_id}"
+    return headers
 
 
 class CapabilityStatementView(FhirAPIMixin, APIView):

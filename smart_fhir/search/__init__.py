@@ -27,6 +27,14 @@ __all__ = [
 def resource_matches(resource_type: str, resource: dict, clauses: list[Clause]) -> bool:
     """Whether ``resource`` satisfies every clause (each clause: any of its values)."""
     for clause in clauses:
+        if clause.kind == "chain":
+            return False  # needs the referenced resources: only a storage backend can answer
+        if clause.modifier == "missing":
+            param = parameters_for(resource_type).get(clause.param)
+            present = bool(param.extract(resource)) if param else False
+            if present != (clause.values[0].code == "false"):
+                return False
+            continue
         if clause.kind == "id":
             current = [IndexValue(value=str(resource.get("id", "")))]
         elif clause.param == "_lastUpdated":

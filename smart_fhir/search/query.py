@@ -11,6 +11,8 @@ from .values import IndexValue, SearchError, date_range, normalize_string, relat
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 STRING_MODIFIERS = ("", "exact", "contains")
+SUMMARY_VALUES = ("true", "text", "data", "count", "false")
+TOTAL_VALUES = ("none", "estimate", "accurate")
 RESULT_PARAMS = {
     "_count",
     "_offset",
@@ -40,9 +42,10 @@ class SearchValueSpec:
 @dataclass(frozen=True)
 class Clause:
     param: str  # a SearchParameter name, or "_id" / "_lastUpdated"
-    kind: str
-    modifier: str
+    kind: str  # token | string | reference | date | id, or "chain"
+    modifier: str  # "", exact, contains, missing (values: code "true"/"false"); chain: target type
     values: tuple[SearchValueSpec, ...]
+    inner: Clause | None = None  # chain: the clause on the referenced resource type
 
 
 @dataclass
@@ -54,40 +57,91 @@ class SearchQuery:
     offset: int = 0
     includes: list[tuple[str, str]] = field(default_factory=list)  # (source type, reference param)
     revincludes: list[tuple[str, str]] = field(default_factory=list)
-    summary_count: bool = False
+    summary: str = ""  # _summary: true | text | data | count | false ("" when absent)
+    elements: tuple[str, ...] = ()  # _elements
+    total_mode: str = ""  # _total: none | estimate | accurate
+    ignored: list[str] = field(default_factory=list)  # parameters dropped (Prefer: handling=lenient)
+
+    @property
+    def summary_count(self) -> bool:
+        return self.summary == "count"
+
+    def features(self) -> set[str]:
+        """The storage search features (``storage.SEARCH_FEATURES``) this query needs."""
+        needed = {"_sort"} if self.sort else set()
+        needed |= {"_include"} if self.includes else set()
+        needed |= {"_revinclude"} if self.revincludes else set()
+        for clause in self.clauses:
+            if clause.kind == "chain":
+                needed.add("chain")
+            elif clause.modifier:
+                needed.add(clause.modifier)
+        return needed
 
 
-def parse_search(resource_type, params, default_count=20, max_count=200, lenient=False) -> SearchQuery:
-    """Parse ``params`` (``dict[str, list[str]]``, a QueryDict's shape) or raise SearchError."""
+def parse_search(
+    resource_type, params, default_count=20, max_count=200, lenient=False, parameters=None
+) -> SearchQuery:
+    """Parse ``params`` (``dict[str, list[str]]``, a QueryDict's shape) or raise SearchError.
+
+    ``parameters``: the search parameters the storage honours (default: every defined one).
+    With ``lenient``, unknown parameters are left out and listed in ``query.ignored``.
+    """
     query = SearchQuery(resource_type, count=default_count)
     for key, values in params.items():
         values = [v for v in values if v != ""] if key.startswith("_") else list(values)
-        name, _, modifier = key.partition(":")
-        if name in RESULT_PARAMS:
+        head, dot, chained = key.partition(".")
+        name, _, modifier = head.partition(":")
+        if name in RESULT_PARAMS and not dot:
             _apply_result_param(query, name, modifier, values, max_count)
             continue
-        clause_kind = _kind_of(resource_type, name)
+        clause_kind = _kind_of(resource_type, name, parameters)
         if clause_kind is None:
             if lenient:
+                query.ignored.append(key)
                 continue
             raise SearchError(f"Unknown search parameter {key!r} for {resource_type}")
         for value in values:
-            query.clauses.append(parse_clause(resource_type, name, clause_kind, modifier, value))
+            if dot:
+                query.clauses.append(_chain(resource_type, name, clause_kind, modifier, chained, value))
+            else:
+                query.clauses.append(parse_clause(resource_type, name, clause_kind, modifier, value))
     return query
 
 
-def _kind_of(resource_type, name):
+def _chain(resource_type, name, kind, modifier, chained, raw) -> Clause:
+    """``subject:Patient.name=x``: resources whose reference points at a match (one level deep)."""
+    if kind != "reference":
+        raise SearchError(f"{name} is not a reference parameter: it cannot be chained")
+    target = modifier or parameters_for(resource_type)[name].target
+    if not target:
+        raise SearchError(f"Chaining {name} needs a type: {name}:Type.{chained}")
+    inner_name, _, inner_modifier = chained.partition(":")
+    if "." in chained:
+        raise SearchError("Chained parameters go one level deep only")
+    inner_kind = _kind_of(target, inner_name)
+    if inner_kind is None:
+        raise SearchError(f"Unknown search parameter {inner_name!r} for {target} (in {name}.{chained})")
+    inner = parse_clause(target, inner_name, inner_kind, inner_modifier, raw)
+    return Clause(name, "chain", target, (), inner)
+
+
+def _kind_of(resource_type, name, parameters=None):
     if name == "_id":
         return "id"
     if name == "_lastUpdated":
         return "date"
-    param = parameters_for(resource_type).get(name)
+    param = (parameters_for(resource_type) if parameters is None else parameters).get(name)
     return param.kind if param else None
 
 
 def parse_clause(resource_type, name, kind, modifier, raw) -> Clause:
     if raw == "" or raw is None:
         raise SearchError(f"Search parameter {name!r} has an empty value")
+    if modifier == "missing":
+        if kind == "id" or raw not in ("true", "false"):
+            raise SearchError(f"{name}:missing takes true or false" if kind != "id" else "_id:missing")
+        return Clause(name, kind, modifier, (SearchValueSpec(code=raw),))
     parts = _split_or(raw)
     if kind == "string":
         if modifier not in STRING_MODIFIERS:
@@ -189,15 +243,20 @@ def _apply_result_param(query, name, modifier, values, max_count):
                 raise SearchError(f"_include={item!r} must start with {query.resource_type}")
             (query.includes if name == "_include" else query.revincludes).append((source, param))
     elif name == "_summary":
-        if values[-1] == "count":
-            query.summary_count = True
-        elif values[-1] != "false":
-            raise SearchError(f"_summary={values[-1]!r} is not supported (only count and false)")
+        if values[-1] not in SUMMARY_VALUES:
+            raise SearchError(f"_summary={values[-1]!r} is not one of {', '.join(SUMMARY_VALUES)}")
+        query.summary = values[-1]
+    elif name == "_total":
+        if values[-1] not in TOTAL_VALUES:
+            raise SearchError(f"_total={values[-1]!r} is not one of {', '.join(TOTAL_VALUES)}")
+        query.total_mode = values[-1]
+    elif name == "_elements":
+        query.elements = tuple(e for item in values for e in item.split(",") if e)
 
 
 # --- in-memory matching (single resources: reads, writes, scope constraints) ---------------
 def value_matches(kind, modifier, spec: SearchValueSpec, value: IndexValue) -> bool:
-    if kind in ("token",):
+    if kind == "token":
         if spec.system is not None and spec.system != value.system:
             return False
         return spec.code is None or spec.code == value.value
@@ -205,7 +264,7 @@ def value_matches(kind, modifier, spec: SearchValueSpec, value: IndexValue) -> b
         return spec.code == value.value
     if kind == "string":
         if modifier == "exact":
-            return spec.text == value.value
+            return spec.text == value.exact
         if modifier == "contains":
             return spec.text in value.value
         return value.value.startswith(spec.text)

@@ -25,6 +25,7 @@ class IndexValue:
     value: str = ""
     low: datetime | None = None
     high: datetime | None = None
+    exact: str = ""  # strings: the text as written, for :exact (case-sensitive)
 
 
 def normalize_string(text: str) -> str:
@@ -119,10 +120,14 @@ def string_values(value) -> list[IndexValue]:
     if isinstance(value, list):
         return [v for item in value for v in string_values(item)]
     if isinstance(value, str):
-        return [IndexValue(value=normalize_string(value))]
+        return [IndexValue(value=normalize_string(value), exact=value[:MAX_VALUE_LENGTH])]
     if isinstance(value, dict):
         parts = [value.get("text"), value.get("family"), *value.get("given", []), *value.get("prefix", [])]
-        return [IndexValue(value=normalize_string(p)) for p in parts if isinstance(p, str) and p]
+        return [
+            IndexValue(value=normalize_string(p), exact=p[:MAX_VALUE_LENGTH])
+            for p in parts
+            if isinstance(p, str) and p
+        ]
     return []
 
 

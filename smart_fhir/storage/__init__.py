@@ -4,6 +4,8 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from .base import (
+    SEARCH_FEATURES,
+    Conflict,
     Entry,
     Grant,
     NotSupported,
@@ -16,6 +18,8 @@ from .base import (
 
 
 __all__ = [
+    "SEARCH_FEATURES",
+    "Conflict",
     "Entry",
     "Grant",
     "NotSupported",

@@ -9,11 +9,13 @@ from functools import reduce
 from operator import and_, or_
 
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import CharField, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Concat
 
 from ..models import ResourceVersion, SearchValue, StoredResource
 from ..search import PATIENT_COMPARTMENT, SearchQuery, compartment_of, index_values, parameters_for
-from .base import Entry, Grant, SearchResult, StorageBackend, VersionConflict
+from ..search.values import normalize_string
+from .base import SEARCH_FEATURES, Conflict, Entry, Grant, SearchResult, StorageBackend, VersionConflict
 
 
 _READ_SQL = (
@@ -49,12 +51,18 @@ def _entry(row) -> Entry:
         row.logical_id,
         str(row.version_id),
         row.deleted,
-        getattr(row, "compartment", None),
+        getattr(row, "compartment", None) if not row.deleted or row.compartment else None,
         _text=row.text,
+        last_modified=row.last_updated,
     )
 
 
 class OrmStorage(StorageBackend):
+    search_features = SEARCH_FEATURES
+
+    def atomic(self):
+        return transaction.atomic(using=router.db_for_write(StoredResource))
+
     # --- reads -------------------------------------------------------------------------------
     def read_entry(self, resource_type, resource_id):
         # The hottest path of the server: one indexed lookup in hand-written SQL, because
@@ -77,16 +85,26 @@ class OrmStorage(StorageBackend):
         rows = ResourceVersion.objects.filter(resource_type=resource_type, logical_id=resource_id)
         return [_entry(r) for r in rows.order_by("-version_id")]
 
+    def history_type(self, resource_type, patients=None, since=None, count=20, offset=0):
+        rows = ResourceVersion.objects.filter(resource_type=resource_type)
+        if patients is not None:
+            rows = rows.filter(compartment__in=sorted(patients))
+        if since is not None:
+            rows = rows.filter(last_updated__gte=since)
+        rows = rows.order_by("-last_updated", "-pk")[offset : offset + count]
+        return [_entry(r) for r in rows]
+
     # --- writes ------------------------------------------------------------------------------
     def create(self, resource_type, resource):
         resource_id = str(resource.get("id") or uuid.uuid4())
         with transaction.atomic():
             if StoredResource.objects.filter(resource_type=resource_type, logical_id=resource_id).exists():
-                raise VersionConflict(f"{resource_type}/{resource_id} already exists")
+                raise Conflict(f"{resource_type}/{resource_id} already exists")
             try:
-                return self._write(resource_type, resource_id, resource, version=1)
+                with transaction.atomic():
+                    return self._write(resource_type, resource_id, resource, version=1)
             except IntegrityError:
-                raise VersionConflict(f"{resource_type}/{resource_id} already exists")
+                raise Conflict(f"{resource_type}/{resource_id} already exists")
 
     def update(self, resource_type, resource_id, resource, if_match=None):
         with transaction.atomic():
@@ -120,6 +138,7 @@ class OrmStorage(StorageBackend):
                 version_id=current.version_id,
                 last_updated=now,
                 deleted=True,
+                compartment=current.compartment,
             )
             return True
 
@@ -156,6 +175,7 @@ class OrmStorage(StorageBackend):
             logical_id=resource_id,
             version_id=version,
             last_updated=now,
+            compartment=compartment,
             text=text,
         )
         SearchValue.objects.bulk_create(
@@ -165,13 +185,21 @@ class OrmStorage(StorageBackend):
                 param=name,
                 system=value.system,
                 value=value.value,
+                exact=value.exact,
                 date_low=value.low,
                 date_high=value.high,
             )
             for name, value in index_values(resource_type, resource)
         )
         return Entry(
-            resource_type, resource_id, str(version), False, compartment, _text=text, _resource=resource
+            resource_type,
+            resource_id,
+            str(version),
+            False,
+            compartment,
+            _text=text,
+            _resource=resource,
+            last_modified=now,
         )
 
     # --- search ------------------------------------------------------------------------------
@@ -290,6 +318,12 @@ class OrmStorage(StorageBackend):
 
 # --- search clauses as SQL -------------------------------------------------------------------
 def clause_q(resource_type, clause) -> Q:
+    if clause.kind == "chain":
+        return _chain_q(resource_type, clause)
+    if clause.modifier == "missing":
+        present = SearchValue.objects.filter(resource_type=resource_type, param=clause.param)
+        q = Q(pk__in=present.values("resource_id"))
+        return ~q if clause.values[0].code == "true" else q
     if clause.kind == "id":
         return Q(logical_id__in=[v.code for v in clause.values])
     patients = _compartment_patients(resource_type, clause)
@@ -305,10 +339,24 @@ def clause_q(resource_type, clause) -> Q:
     return Q(pk__in=matching.values("resource_id"))
 
 
+def _chain_q(resource_type, clause) -> Q:
+    """``param:Target.inner=value``: the reference points at a live Target matching ``inner``."""
+    targets = (
+        StoredResource.objects.filter(resource_type=clause.modifier, deleted=False)
+        .filter(clause_q(clause.modifier, clause.inner))
+        .annotate(reference=Concat(Value(f"{clause.modifier}/"), F("logical_id"), output_field=CharField()))
+        .values("reference")
+    )
+    matching = SearchValue.objects.filter(resource_type=resource_type, param=clause.param, value__in=targets)
+    return Q(pk__in=matching.values("resource_id"))
+
+
 def _compartment_patients(resource_type, clause) -> list[str] | None:
     """The Patient ids a ``patient``/``subject`` clause names, when it maps onto the compartment
     column (every value a ``Patient/`` reference), else None."""
     if clause.param not in ("patient", "subject") or PATIENT_COMPARTMENT.get(resource_type) != "patient":
+        return None
+    if clause.kind != "reference" or clause.modifier or not clause.values:
         return None
     patients = [v.code.split("/", 1)[1] for v in clause.values if (v.code or "").startswith("Patient/")]
     return patients if len(patients) == len(clause.values) else None
@@ -333,8 +381,11 @@ def _value_q(clause, spec) -> Q:
     if clause.kind == "reference":
         return Q(value=spec.code)
     if clause.kind == "string":
-        lookup = {"exact": "value", "contains": "value__contains"}.get(clause.modifier, "value__startswith")
-        return Q(**{lookup: spec.text.lower() if clause.modifier == "exact" else spec.text})
+        if clause.modifier == "exact":
+            # The normalised value drives the index; the as-written text decides (case-sensitive).
+            return Q(value=normalize_string(spec.text), exact=spec.text)
+        lookup = "value__contains" if clause.modifier == "contains" else "value__startswith"
+        return Q(**{lookup: spec.text})
     return _date_q(spec, "date_low", "date_high")
 
 

@@ -64,7 +64,7 @@ def test_lean_path_serves_plain_reads_and_searches(api, tokens):
     search = api.get(f"ImagingStudy?patient={PAT1}", token=tokens["user"])
     # Django's HttpResponse, not DRF's Response: the lean path answered.
     assert not hasattr(read, "data") and not hasattr(search, "data")
-    assert read["Allow"] == "GET, PUT, DELETE, HEAD, OPTIONS" and read["Vary"] == "Accept"
+    assert read["Allow"] == "GET, PUT, PATCH, DELETE, HEAD, OPTIONS" and read["Vary"] == "Accept"
     assert hasattr(api.get(f"Patient/{PAT1}", token=tokens["user"], HTTP_ACCEPT="application/json"), "data")
 
 
