@@ -25,7 +25,12 @@ def test_date_precision_ranges():
         {"name:fuzzy": ["x"]},
         {"gender": [""]},
         {"_include": ["Observation:patient"]},
-        {"_summary": ["text"]},
+        {"_summary": ["short"]},
+        {"_total": ["all"]},
+        {"gender:missing": ["maybe"]},
+        {"general-practitioner.name.family": ["x"]},
+        {"gender.name": ["x"]},
+        {"general-practitioner.nope": ["x"]},
     ],
 )
 def test_malformed_search_parameters_are_refused(params):
