@@ -66,6 +66,14 @@ class Api:
     def delete(self, path, token=None, **extra):
         return self.client.delete(f"/fhir/{path}", **self._headers(token, extra))
 
+    def patch(self, path, body, token=None, content_type="application/json-patch+json", **extra):
+        import json
+
+        data = body if isinstance(body, str | bytes) else json.dumps(body)
+        return self.client.patch(
+            f"/fhir/{path}", data, content_type=content_type, **self._headers(token, extra)
+        )
+
     def with_token(self, token):
         return Api(self.client, token)
 
@@ -73,6 +81,12 @@ class Api:
 @pytest.fixture
 def api(client):
     return Api(client)
+
+
+@pytest.fixture
+def clinician(api, ehr_data, issue):
+    """A user/*.cruds token over the three-patient demo data."""
+    return api.with_token(issue("openid fhirUser user/*.cruds"))
 
 
 @pytest.fixture

@@ -15,11 +15,6 @@ from .conftest import FHIR_JSON, PAT1, PAT2
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def clinician(api, ehr_data, issue):
-    return api.with_token(issue("openid fhirUser user/*.cruds"))
-
-
 def _ids(response):
     return [e["resource"]["id"] for e in response.json().get("entry", []) if e["search"]["mode"] == "match"]
 
