@@ -1,0 +1,197 @@
+"""batch and transaction Bundles POSTed to the base: each entry checked as a single request,
+transactions all-or-nothing with urn:uuid references resolved across entries."""
+
+import base64
+import json
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from smart_fhir.models import ResourceVersion, StoredResource
+
+from .conftest import PAT1, PAT2
+
+
+pytestmark = pytest.mark.django_db
+
+MRN = "http://hospital.example/mrn"
+
+
+def _bundle(kind, *entries):
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
+
+
+def _entry(method, url, resource=None, full_url=None, **request):
+    entry = {"request": {"method": method, "url": url, **request}}
+    if resource is not None:
+        entry["resource"] = resource
+    if full_url:
+        entry["fullUrl"] = full_url
+    return entry
+
+
+def _observation(subject, code="8867-4"):
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": subject},
+    }
+
+
+def _counts():
+    return StoredResource.objects.count(), ResourceVersion.objects.count()
+
+
+def test_transaction_resolves_urn_uuid_references_and_answers_every_entry(clinician):
+    patient_urn = "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"
+    bundle = _bundle(
+        "transaction",
+        _entry("POST", "Observation", _observation(patient_urn)),
+        _entry(
+            "POST",
+            "Patient",
+            {"resourceType": "Patient", "identifier": [{"system": MRN, "value": "TX-1"}]},
+            full_url=patient_urn,
+        ),
+        _entry("PUT", f"Patient/{PAT2}", {**clinician.get(f"Patient/{PAT2}").json(), "gender": "other"}),
+        _entry("GET", f"Patient/{PAT1}"),
+        _entry("GET", "Patient?identifier=TX-1"),
+    )
+    response = clinician.post("", bundle)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    Bundle.model_validate(body)
+    assert body["type"] == "transaction-response"
+    statuses = [e["response"]["status"] for e in body["entry"]]
+    assert statuses == ["201 Created", "201 Created", "200 OK", "200 OK", "200 OK"]
+    patient_id = body["entry"][1]["resource"]["id"]
+    assert body["entry"][1]["response"]["location"].endswith(f"/Patient/{patient_id}/_history/1")
+    observation = clinician.get(
+        body["entry"][0]["response"]["location"].removeprefix("http://testserver/fhir/")
+    )
+    assert observation.json()["subject"]["reference"] == f"Patient/{patient_id}"
+    assert clinician.get(f"Observation?patient={patient_id}").json()["total"] == 1
+    assert body["entry"][2]["resource"]["meta"]["versionId"] == "2"
+    # reads run after the writes (R4 processing order)
+    assert body["entry"][4]["resource"]["total"] == 1
+
+
+def test_transaction_is_all_or_nothing(clinician):
+    before = _counts()
+    bundle = _bundle(
+        "transaction",
+        _entry("POST", "Patient", {"resourceType": "Patient", "name": [{"family": "Kept?"}]}),
+        _entry("DELETE", f"Patient/{PAT2}"),
+        _entry("PUT", f"Patient/{PAT1}", {"resourceType": "Patient", "id": PAT1, "birthDate": "1990-13-45"}),
+    )
+    response = clinician.post("", bundle)
+    assert response.status_code == 400
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome" and "entry 2" in outcome["issue"][0]["diagnostics"]
+    assert _counts() == before
+    assert clinician.get(f"Patient/{PAT2}").status_code == 200
+    stale = _bundle(
+        "transaction",
+        _entry("DELETE", f"Patient/{PAT2}"),
+        _entry("PUT", f"Patient/{PAT1}", clinician.get(f"Patient/{PAT1}").json(), ifMatch='W/"9"'),
+    )
+    assert clinician.post("", stale).status_code == 412
+    assert _counts() == before
+
+
+def test_transaction_entries_are_checked_against_the_tokens_scopes_and_patient(api, ehr_data, issue):
+    token = issue("openid fhirUser patient/Observation.cruds", patient=PAT1)
+    before = _counts()
+    bundle = _bundle(
+        "transaction",
+        _entry("POST", "Observation", _observation(f"Patient/{PAT1}")),
+        _entry("POST", "Observation", _observation(f"Patient/{PAT2}")),  # another patient's compartment
+    )
+    response = api.post("", bundle, token=token)
+    assert response.status_code == 403 and "entry 1" in response.json()["issue"][0]["diagnostics"]
+    assert _counts() == before
+    patient_write = _bundle(
+        "transaction", _entry("PUT", f"Patient/{PAT1}", {"resourceType": "Patient", "id": PAT1})
+    )
+    assert api.post("", patient_write, token=token).status_code == 403  # no Patient scope at all
+    ok = api.post(
+        "",
+        _bundle("transaction", _entry("POST", "Observation", _observation(f"Patient/{PAT1}"))),
+        token=token,
+    )
+    assert ok.status_code == 200
+
+
+def test_batch_answers_each_entry_on_its_own(api, ehr_data, issue):
+    token = issue("openid fhirUser patient/*.cruds", patient=PAT1)
+    bundle = _bundle(
+        "batch",
+        _entry("POST", "Observation", _observation(f"Patient/{PAT1}")),
+        _entry("POST", "Observation", _observation(f"Patient/{PAT2}")),
+        _entry("GET", f"Patient/{PAT2}"),
+        _entry("GET", "Patient/nope"),
+        _entry("GET", f"Observation?patient={PAT1}&_summary=count"),
+        _entry("DELETE", "Medication/x"),
+        _entry(
+            "PATCH",
+            f"Patient/{PAT1}",
+            {
+                "resourceType": "Binary",
+                "contentType": "application/json-patch+json",
+                "data": base64.b64encode(
+                    json.dumps([{"op": "add", "path": "/active", "value": True}]).encode()
+                ).decode(),
+            },
+        ),
+        _entry("PUT", f"Patient/{PAT1}", {"resourceType": "Patient", "id": PAT1, "birthDate": "1990-13-45"}),
+    )
+    response = api.post("", bundle, token=token)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["type"] == "batch-response"
+    statuses = [e["response"]["status"].split()[0] for e in body["entry"]]
+    assert statuses == ["201", "403", "403", "404", "200", "404", "200", "400"]
+    assert body["entry"][1]["response"]["outcome"]["resourceType"] == "OperationOutcome"
+    assert body["entry"][4]["resource"]["total"] == 5
+    assert api.get(f"Patient/{PAT1}", token=token).json()["active"] is True
+
+
+def test_transaction_conditional_create_resolves_to_the_match(clinician):
+    urn = "urn:uuid:1f0c6b5e-1111-4c4c-8c8c-000000000001"
+    patient = {"resourceType": "Patient", "identifier": [{"system": MRN, "value": "MRN-0001"}]}
+    bundle = _bundle(
+        "transaction",
+        _entry("POST", "Patient", patient, full_url=urn, ifNoneExist=f"identifier={MRN}|MRN-0001"),
+        _entry("POST", "Observation", _observation(urn)),
+    )
+    body = clinician.post("", bundle).json()
+    assert [e["response"]["status"] for e in body["entry"]] == ["200 OK", "201 Created"]
+    assert body["entry"][1]["resource"]["subject"]["reference"] == f"Patient/{PAT1}"
+
+
+@pytest.mark.parametrize(
+    "bundle, status",
+    [
+        ({"resourceType": "Bundle", "type": "collection"}, 400),
+        ({"resourceType": "Patient"}, 400),
+        (_bundle("transaction", {"request": {"method": "GET"}}), 400),
+        (_bundle("transaction", _entry("TRACE", "Patient")), 400),
+        (_bundle("transaction", _entry("GET", "not a url")), 400),
+        (
+            _bundle("transaction", _entry("DELETE", f"Patient/{PAT1}"), _entry("PUT", f"Patient/{PAT1}", {})),
+            409,
+        ),
+        (_bundle("transaction", _entry("PATCH", f"Patient/{PAT1}", {"resourceType": "Patient"})), 400),
+    ],
+)
+def test_malformed_bundles_are_operation_outcomes(clinician, bundle, status):
+    before = _counts()
+    response = clinician.post("", bundle)
+    assert response.status_code == status, response.content
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert _counts() == before
+
+
+def test_bundles_need_a_token(api, ehr_data):
+    assert api.post("", _bundle("batch")).status_code == 401
