@@ -158,9 +158,10 @@ def _whole(params, name, default):
     return number
 
 
-def search(ctx, resource_type, params, path=None) -> Outcome:
+def search(ctx, resource_type, params, path=None, link_params=None) -> Outcome:
     require(ctx, "search-type", resource_type)
-    return Outcome(200, text=search_bundle(ctx.access, ctx.base, resource_type, params, ctx.lenient, path))
+    text = search_bundle(ctx.access, ctx.base, resource_type, params, ctx.lenient, path, link_params)
+    return Outcome(200, text=text)
 
 
 def compartment_search(ctx, patient_id, resource_type, params) -> Outcome:
@@ -173,13 +174,13 @@ def compartment_search(ctx, patient_id, resource_type, params) -> Outcome:
     if any(k.partition(":")[0].partition(".")[0] == param for k in params):
         raise SearchError(f"{param} is set by the compartment; do not repeat it")
     value = patient_id if param == "_id" else f"Patient/{patient_id}"
-    params = {**params, param: [value]}
     path = f"Patient/{patient_id}/{resource_type}"
-    return search(ctx, resource_type, params, path=path)
+    return search(ctx, resource_type, {**params, param: [value]}, path=path, link_params=params)
 
 
-def search_bundle(access, base, resource_type, params, lenient, path=None) -> str:
-    """The searchset text. Also the lean search path's body (keep it cheap)."""
+def search_bundle(access, base, resource_type, params, lenient, path=None, link_params=None) -> str:
+    """The searchset text. Also the lean search path's body (keep it cheap). ``path`` and
+    ``link_params``: what the links show, when not ``resource_type`` and ``params``."""
     storage = get_storage()
     query = parse_search(
         resource_type,
@@ -198,7 +199,8 @@ def search_bundle(access, base, resource_type, params, lenient, path=None) -> st
     if fhir_settings.RESOURCE_FILTERS:
         matches = [e for e in matches if passes_filters(access, e)]
     included = [e for e in result.included if allowed(access, "read", e)]
-    return bundles.searchset(base, query, params, result, matches, included, path=path)
+    links = params if link_params is None else link_params
+    return bundles.searchset(base, query, links, result, matches, included, path=path)
 
 
 def _drop_unsupported(query, unsupported, lenient):

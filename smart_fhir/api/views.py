@@ -175,6 +175,11 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
 
     def initial(self, request, *args, **kwargs):
         fhir_base_url(request)
+        method = request.method.lower()
+        if method not in self.action_map and method != "options":
+            # APIView.dispatch would call our same-named action (delete, patch, update) as the
+            # handler of a method this route does not map: a TypeError, not a 405.
+            raise MethodNotAllowed(request.method)
         check_type(kwargs.get("resource_type"))
         if self.action in WRITE_ACTIONS and fhir_settings.READ_ONLY:
             raise MethodNotAllowed(request.method, "This server is read-only")
