@@ -81,7 +81,7 @@ def _statement(base_url, uris, resource_types, read_only, storage):
         system.insert(0, {"code": "transaction"})
     if system:
         rest["interaction"] = system
-    if "Patient" in resource_types and any(r.get("_compartment") for r in resources):
+    if "Patient" in resource_types and any(r["_compartment"] and r["type"] != "Patient" for r in resources):
         rest["compartment"] = [PATIENT_COMPARTMENT_URL]
     for resource in resources:
         resource.pop("_compartment", None)

@@ -271,4 +271,3 @@ def _response_entry(ctx, outcome) -> dict:
         item["resource"] = json.loads(outcome.text)
     item["response"] = response
     return item
-

@@ -69,7 +69,7 @@ def test_chained_parameters_one_level(people):
     assert len(_ids(people.get("Observation?subject.family=o'brien"))) == 1
     assert len(_ids(people.get("Observation?subject:Patient.identifier=B-1"))) == 1
     assert len(_ids(people.get("Observation?patient.family=nobody"))) == 0
-    assert len(_ids(people.get(f"Observation?patient.identifier=MRN-0001"))) == 4
+    assert len(_ids(people.get("Observation?patient.identifier=MRN-0001"))) == 4
     assert people.get("Observation?subject.organization.name=x").status_code == 400
 
 

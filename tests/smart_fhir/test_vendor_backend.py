@@ -28,6 +28,9 @@ def as_fhir(pk, person):
 class PersonStorage(StorageBackend):
     """Read-only Patients from a vendor's own table (a dict here)."""
 
+    # smart_fhir's in-memory matcher handles these modifiers; no _sort, _include or chaining.
+    search_features = frozenset({"exact", "contains", "missing"})
+
     def read_entry(self, resource_type, resource_id):
         person = PEOPLE.get(resource_id) if resource_type == "Patient" else None
         return Entry("Patient", resource_id, _resource=as_fhir(resource_id, person)) if person else None
