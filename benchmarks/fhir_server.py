@@ -2,10 +2,11 @@
 
     python benchmarks/fhir_server.py [--sizes 1000 100000] [--duration 10] [--connections 16]
 
-For each store size it builds a SQLite database (benchmarks.fhir_settings), mints a real
-smart_auth access token (patient/*.rs for the benchmark patient), serves the deployment with
-gunicorn (2 workers x gthread, both cores) and drives it with wrk: a Patient read, an
-ImagingStudy search (patient=, 20 results) and the bare view. Prints req/s and p50/p99.
+For each store size it builds a SQLite database (benchmarks.fhir_settings), mints real
+smart_auth access tokens (patient/*.rs and patient/*.cruds for the benchmark patient), serves the
+deployment with gunicorn (2 workers x gthread, both cores) and drives it with wrk: a Patient read,
+an ImagingStudy search (patient=, 20 results), the same search with ``_sort=-started``, a
+transaction Bundle of 20 Observation creates, and the bare view. Prints req/s and p50/p99.
 """
 
 import argparse
@@ -26,6 +27,25 @@ PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 BENCH_PATIENT = "bench-pat"
 ROUNDS = 5
+SORTED_SEARCH = f"patient={BENCH_PATIENT}&_sort=-started"
+POST_JSON_LUA = str(ROOT / "benchmarks" / "wrk" / "post_json.lua")
+
+
+def transaction_bundle(patient=BENCH_PATIENT, entries=20) -> bytes:
+    """A transaction of ``entries`` Observation creates in the benchmark patient's compartment."""
+    return json.dumps(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "resource": {k: v for k, v in _observation(f"tx-{n}", patient, n).items() if k != "id"},
+                    "request": {"method": "POST", "url": "Observation"},
+                }
+                for n in range(entries)
+            ],
+        }
+    ).encode()
 
 
 # --- data (runs inside Django: ``--populate N``) ------------------------------------------------
@@ -45,7 +65,8 @@ def populate(size):
         resources += [_observation(f"obs-{index}-{n}", pid, n) for n in range(6)]
         index += 1
     _bulk_store(resources[:size])
-    print(json.dumps({"token": _token(), "patient": BENCH_PATIENT}))
+    facts = {"token": _token(), "write_token": _token("patient/*.cruds"), "patient": BENCH_PATIENT}
+    print(json.dumps(facts))
 
 
 def _patient(pid):
@@ -149,7 +170,7 @@ def _bulk_store(resources):
             )
 
 
-def _token():
+def _token(resource_scope="patient/*.rs"):
     """A real smart_auth access token, recorded in DOT's table so introspection finds it."""
     import secrets
     from datetime import timedelta
@@ -174,7 +195,7 @@ def _token():
         "sub": str(user.pk),
         "aud": "http://testserver/fhir",
         "client_id": app.client_id,
-        "scope": "launch openid fhirUser patient/*.rs",
+        "scope": f"launch openid fhirUser {resource_scope}",
         "iat": now,
         "exp": now + 7200,
         "jti": secrets.token_urlsafe(16),
@@ -211,10 +232,13 @@ def _wait_until_up(url, timeout=30):
     raise RuntimeError(f"{url} did not come up")
 
 
-def _wrk(url, token, duration, connections):
+def _wrk(url, token, duration, connections, body_file=None):
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
     if token:
         command[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    if body_file:  # POST this JSON body (benchmarks/wrk/post_json.lua)
+        command[1:1] = ["-s", POST_JSON_LUA]
+        command += ["--", body_file]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1))
@@ -253,6 +277,8 @@ def run(size, duration, connections, workdir):
     ).stdout
     facts = json.loads(output.strip().splitlines()[-1])
     print(f"# {size} resources loaded in {time.time() - started:.0f}s", flush=True)
+    bundle_file = Path(workdir) / "transaction.json"
+    bundle_file.write_bytes(transaction_bundle())
     port = _free_port()
     server = subprocess.Popen(
         [GUNICORN, "sandbox_project.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2"]
@@ -264,29 +290,33 @@ def run(size, duration, connections, workdir):
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(f"{base}/fhir/metadata")
         cases = [
-            ("bare view", f"{base}/bare/Patient/{facts['patient']}", None),
-            ("FHIR Patient read", f"{base}/fhir/Patient/{facts['patient']}", facts["token"]),
+            ("bare view", f"{base}/bare/Patient/{facts['patient']}", None, None),
+            ("FHIR Patient read", f"{base}/fhir/Patient/{facts['patient']}", facts["token"], None),
             (
                 "FHIR ImagingStudy search",
                 f"{base}/fhir/ImagingStudy?patient={facts['patient']}",
                 facts["token"],
+                None,
             ),
-            # The same two through the full DRF view (benchmarks/fhir_urls.py): before/after.
-            ("FHIR read (full DRF)", f"{base}/drf/fhir/Patient/{facts['patient']}", facts["token"]),
+            ("FHIR search _sort (20)", f"{base}/fhir/ImagingStudy?{SORTED_SEARCH}", facts["token"], None),
+            ("FHIR transaction (20)", f"{base}/fhir", facts["write_token"], str(bundle_file)),
+            # The read and search through the full DRF view (benchmarks/fhir_urls.py): before/after.
+            ("FHIR read (full DRF)", f"{base}/drf/fhir/Patient/{facts['patient']}", facts["token"], None),
             (
                 "FHIR search (full DRF)",
                 f"{base}/drf/fhir/ImagingStudy?patient={facts['patient']}",
                 facts["token"],
+                None,
             ),
         ]
-        for _name, url, token in cases:
-            _wrk(url, token, 2, connections)  # warm up every worker, thread and cache
+        for _name, url, token, body in cases:
+            _wrk(url, token, 2, connections, body)  # warm up every worker, thread and cache
         # Interleaved rounds, median per case: the machine is shared, so a burst of other load
         # hits every case alike instead of skewing one of them.
-        rounds = {name: [] for name, _url, _token in cases}
+        rounds = {name: [] for name, _url, _token, _body in cases}
         for _round in range(ROUNDS):
-            for name, url, token in cases:
-                rounds[name].append(_wrk(url, token, max(1, duration // ROUNDS), connections))
+            for name, url, token, body in cases:
+                rounds[name].append(_wrk(url, token, max(1, duration // ROUNDS), connections, body))
         return [(name, *_median(samples)) for name, samples in rounds.items()]
     finally:
         server.terminate()
