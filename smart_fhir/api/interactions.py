@@ -138,7 +138,10 @@ def history_type(ctx, resource_type, params) -> Outcome:
 
 def _history_visible(access, grants, entry) -> bool:
     if entry.deleted:
-        # A deletion has no content to match a granular constraint against: only compartments.
+        # A deletion has no content to match a granular constraint or RESOURCE_FILTERS against:
+        # shown only when neither applies and a grant reaches its compartment.
+        if fhir_settings.RESOURCE_FILTERS:
+            return False
         return any(not g.clauses and (g.patients is None or entry.patient in g.patients) for g in grants)
     from ..storage import grant_allows
 

@@ -226,7 +226,8 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
     def create(self, request, resource_type):
         # If-None-Exist (FHIR R4); criteria in the query string are read the same way, as
         # clients such as fhirpy send them (POST [base]/Type?identifier=...).
-        criteria = request.headers.get("If-None-Exist") or request.META.get("QUERY_STRING") or None
+        in_url = {k: v for k, v in self._criteria().items() if k not in ("_format", "_pretty")}
+        criteria = request.headers.get("If-None-Exist") or in_url or None
         outcome = interactions.create(self.ctx, resource_type, request.data, if_none_exist=criteria)
         return self._respond(outcome)
 

@@ -97,6 +97,8 @@ def test_conditional_create_creates_once_then_returns_the_match(clinician):
     # the criteria in the query string (as fhirpy's get_or_create sends them) are read alike
     third = clinician.post(f"Patient?identifier={MRN}|C-1", _patient("Once", "C-1"))
     assert third.status_code == 200 and third.json()["id"] == first.json()["id"]
+    # _format is not a criterion: an ordinary create
+    assert clinician.post("Patient?_format=json", _patient("Once", "C-1")).status_code == 201
 
 
 def test_conditional_create_matching_several_is_412(clinician):
