@@ -17,7 +17,7 @@ from rest_framework.exceptions import MethodNotAllowed, NotFound
 from ..conf import fhir_settings
 from ..enforcement import AccessDenied, check_entry, grants_for, passes_filters, search_grants
 from ..search import PATIENT_COMPARTMENT, SearchError, date_range, parse_search
-from ..storage import Conflict, Entry, NotSupported, VersionConflict, get_storage
+from ..storage import Conflict, Entry, NotSupported, VersionConflict, get_storage, grant_allows
 from ..validation import InvalidResource, validate_resource
 from . import bundles
 from .exceptions import Gone, Unprocessable
@@ -120,10 +120,9 @@ def history_type(ctx, resource_type, params) -> Outcome:
     offset = _whole(params, "_offset", 0)
     since = date_range(params["_since"][-1])[0] if params.get("_since") else None
     grants = grants_for(ctx.access, "history-type", resource_type)
-    in_compartment = resource_type in PATIENT_COMPARTMENT
     # The compartments the grants reach, pushed into the query; the rest is checked per version.
     patients = None
-    if in_compartment and all(g.patients is not None for g in grants):
+    if resource_type in PATIENT_COMPARTMENT and all(g.patients is not None for g in grants):
         patients = frozenset().union(*(g.patients for g in grants))
     rows = get_storage().history_type(resource_type, patients, since, count + 1, offset)
     has_next = len(rows) > count
@@ -143,8 +142,6 @@ def _history_visible(access, grants, entry) -> bool:
         if fhir_settings.RESOURCE_FILTERS:
             return False
         return any(not g.clauses and (g.patients is None or entry.patient in g.patients) for g in grants)
-    from ..storage import grant_allows
-
     return any(grant_allows(g, entry) for g in grants) and passes_filters(access, entry)
 
 

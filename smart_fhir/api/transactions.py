@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..conf import fhir_settings
 from ..enforcement import check_entry
 from ..storage import Conflict, NotSupported, get_storage
 from ..urls_util import fhir_base_url
@@ -174,8 +175,8 @@ def _batch_entry(ctx, op) -> dict:
 
 def _transaction(ctx, ops) -> list[dict]:
     storage = get_storage()
-    if not storage.supports_transactions:
-        raise NotSupported("This server's storage does not support transactions")
+    if not storage.supports_transactions or fhir_settings.READ_ONLY:
+        raise NotSupported("This server does not support transactions")
     outcomes = {}
     with storage.atomic():
         for op in ops:
