@@ -70,7 +70,10 @@ class BundleView(FhirAPIMixin, APIView):
         kind = bundle.get("type")
         if kind not in ("batch", "transaction"):
             raise InvalidResource(f"Bundle.type must be batch or transaction, not {kind!r}")
-        ops = [_op(i, entry) for i, entry in enumerate(bundle.get("entry") or [])]
+        entries = bundle.get("entry") or []
+        if not isinstance(entries, list):
+            raise InvalidResource("Bundle.entry must be an array")
+        ops = [_op(i, entry) for i, entry in enumerate(entries)]
         lenient = "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
         ctx = Context(request.auth, request.fhir_base, lenient)
         if kind == "batch":
@@ -87,8 +90,11 @@ def _op(index, entry) -> Op:
     if not isinstance(request, dict) or not isinstance(request.get("url"), str):
         raise InvalidResource(f"entry {index}: request.method and request.url are required")
     method = request.get("method")
-    if method not in ORDER:
+    if not isinstance(method, str) or method not in ORDER:
         raise InvalidResource(f"entry {index}: request.method {method!r} is not supported")
+    for key in ("ifNoneExist", "ifMatch"):
+        if not isinstance(request.get(key, ""), str):
+            raise InvalidResource(f"entry {index}: request.{key} must be a string")
     resource = entry.get("resource")
     if resource is not None and not isinstance(resource, dict):
         raise InvalidResource(f"entry {index}: resource must be a JSON object")
@@ -157,7 +163,7 @@ def _patch_document(op):
         raise InvalidResource(f"entry {op.index}: PATCH takes a Binary with contentType {JSON_PATCH}")
     try:
         return json.loads(base64.b64decode(resource.get("data") or "", validate=True))
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, TypeError) as exc:
         raise InvalidResource(f"entry {op.index}: the Binary's data is not base64 JSON: {exc}")
 
 

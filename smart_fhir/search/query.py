@@ -139,8 +139,10 @@ def parse_clause(resource_type, name, kind, modifier, raw) -> Clause:
     if raw == "" or raw is None:
         raise SearchError(f"Search parameter {name!r} has an empty value")
     if modifier == "missing":
-        if kind == "id" or raw not in ("true", "false"):
-            raise SearchError(f"{name}:missing takes true or false" if kind != "id" else "_id:missing")
+        if name in ("_id", "_lastUpdated"):
+            raise SearchError(f"{name}:missing is not supported (every resource has one)")
+        if raw not in ("true", "false"):
+            raise SearchError(f"{name}:missing takes true or false")
         return Clause(name, kind, modifier, (SearchValueSpec(code=raw),))
     parts = _split_or(raw)
     if kind == "string":

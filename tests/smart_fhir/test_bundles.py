@@ -177,6 +177,9 @@ def test_transaction_conditional_create_resolves_to_the_match(clinician):
         ({"resourceType": "Patient"}, 400),
         (_bundle("transaction", {"request": {"method": "GET"}}), 400),
         (_bundle("transaction", _entry("TRACE", "Patient")), 400),
+        (_bundle("transaction", _entry(["GET"], "Patient")), 400),
+        ({"resourceType": "Bundle", "type": "batch", "entry": 7}, 400),
+        (_bundle("batch", _entry("POST", "Patient", {"resourceType": "Patient"}, ifNoneExist=7)), 400),
         (_bundle("transaction", _entry("GET", "not a url")), 400),
         (
             _bundle("transaction", _entry("DELETE", f"Patient/{PAT1}"), _entry("PUT", f"Patient/{PAT1}", {})),
@@ -195,3 +198,10 @@ def test_malformed_bundles_are_operation_outcomes(clinician, bundle, status):
 
 def test_bundles_need_a_token(api, ehr_data):
     assert api.post("", _bundle("batch")).status_code == 401
+
+
+def test_a_batch_patch_whose_binary_is_not_base64_is_that_entrys_400(clinician):
+    binary = {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": 7}
+    body = clinician.post("", _bundle("batch", _entry("PATCH", f"Patient/{PAT1}", binary))).json()
+    assert body["entry"][0]["response"]["status"] == "400 Bad Request"
+    assert body["entry"][0]["response"]["outcome"]["resourceType"] == "OperationOutcome"
