@@ -205,3 +205,46 @@ def test_a_batch_patch_whose_binary_is_not_base64_is_that_entrys_400(clinician):
     body = clinician.post("", _bundle("batch", _entry("PATCH", f"Patient/{PAT1}", binary))).json()
     assert body["entry"][0]["response"]["status"] == "400 Bad Request"
     assert body["entry"][0]["response"]["outcome"]["resourceType"] == "OperationOutcome"
+
+
+SAME_AS_SINGLE = [
+    ("GET", f"Patient/{PAT1}", None),
+    ("GET", f"Patient/{PAT2}", None),
+    ("GET", f"Observation?patient={PAT2}", None),
+    ("GET", "Observation?code=8867-4", None),
+    ("GET", f"Patient/{PAT1}/_history", None),
+    ("GET", "Encounter/_history", None),
+    ("GET", f"Patient/{PAT2}/Encounter", None),
+    ("POST", "Observation", _observation(f"Patient/{PAT2}")),
+    ("PUT", f"Patient/{PAT2}", {"resourceType": "Patient", "id": PAT2}),
+    ("DELETE", f"Patient/{PAT2}", None),
+    ("DELETE", f"Observation?patient={PAT2}", None),
+    ("GET", "Medication/x", None),
+]
+
+
+@pytest.mark.parametrize(
+    "scope, patient",
+    [
+        ("patient/*.cruds", PAT1),
+        ("patient/Observation.rs", PAT1),
+        ("user/Patient.rs", None),
+        ("user/Observation.rs?category=laboratory", None),
+    ],
+)
+def test_each_batch_entry_answers_as_the_single_request(api, ehr_data, issue, scope, patient):
+    """For requests a token may not carry out (and reads), a batch entry's status is the status
+    the same request gets on its own."""
+    token = issue(f"openid fhirUser {scope}", patient=patient)
+    calls = {"GET": api.get, "DELETE": api.delete}
+    singles = []
+    for method, url, body in SAME_AS_SINGLE:
+        if body is None:
+            response = calls[method](url, token=token)
+        else:
+            response = (api.post if method == "POST" else api.put)(url, body, token=token)
+        singles.append(response.status_code)
+        assert response.status_code not in (200, 201, 204) or method == "GET", (method, url, scope)
+    batch = _bundle("batch", *(_entry(m, u, b) for m, u, b in SAME_AS_SINGLE))
+    entries = api.post("", batch, token=token).json()["entry"]
+    assert [int(e["response"]["status"].split()[0]) for e in entries] == singles
