@@ -44,6 +44,11 @@ class Context:
     lenient: bool = False
 
 
+def prefers_lenient(headers) -> bool:
+    """``Prefer: handling=lenient`` (FHIR R4 §3.1.1.5.6); strict is the default."""
+    return "handling=lenient" in headers.get("Prefer", "").replace(" ", "")
+
+
 def require(ctx, interaction, resource_type):
     """The checks every request makes before its handler, in the views' order: served type
     (404), read-only (405), the token's grants for the interaction (403), storage support (405)."""

@@ -74,8 +74,7 @@ class BundleView(FhirAPIMixin, APIView):
         if not isinstance(entries, list):
             raise InvalidResource("Bundle.entry must be an array")
         ops = [_op(i, entry) for i, entry in enumerate(entries)]
-        lenient = "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
-        ctx = Context(request.auth, request.fhir_base, lenient)
+        ctx = Context(request.auth, request.fhir_base, interactions.prefers_lenient(request.headers))
         if kind == "batch":
             entries = [_batch_entry(ctx, op) for op in ops]
         else:

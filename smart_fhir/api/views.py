@@ -155,7 +155,7 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
             response.headers["ETag"] = f'W/"{entry.version_id}"'
             return response
         params = {k: request.GET.getlist(k) for k in request.GET}
-        lenient = "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
+        lenient = interactions.prefers_lenient(request.headers)
         text = search_bundle(request.auth, request.fhir_base, resource_type, params, lenient)
         return HttpResponse(text.encode("utf-8"), content_type=FHIR_JSON_CONTENT_TYPE)
 
@@ -187,7 +187,7 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
 
     @property
     def ctx(self):
-        lenient = "handling=lenient" in self.request.headers.get("Prefer", "").replace(" ", "")
+        lenient = interactions.prefers_lenient(self.request.headers)
         return interactions.Context(self.request.auth, self.request.fhir_base, lenient)
 
     def _if_match(self):
