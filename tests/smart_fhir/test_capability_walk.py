@@ -1,7 +1,6 @@
 """/metadata lists exactly what answers: walk the CapabilityStatement and exercise every entry,
 with the default backend and with the vendor example backend (docs/smart_fhir.md)."""
 
-
 import pytest
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 

@@ -20,8 +20,20 @@ SEARCHES = [
     ("ImagingStudy", {"patient": [PAT1], "_count": ["1"], "_offset": ["99"]}),
     ("ImagingStudy", {}),
     ("Observation", {"patient": [PAT1]}),
-    ("Observation", {"patient": [PAT1], "_sort": ["-date"]}),  # not this path
+    ("Observation", {"patient": [PAT1], "_sort": ["-date"]}),
+    ("Observation", {"patient": [PAT1], "_sort": ["code,-_id"]}),
+    ("Observation", {"patient": [PAT1, PAT2], "_sort": ["date"]}),
+    ("Observation", {"_sort": ["-_lastUpdated"], "_count": ["3"], "_offset": ["2"]}),
+    ("ImagingStudy", {"patient": [f"{PAT1},{PAT2}"], "_sort": ["-started,modality"]}),
+    ("ImagingStudy", {"patient": [PAT1], "_sort": ["status,-_id"]}),
+    ("Observation", {"patient": [PAT1], "_sort": ["date,code"]}),
+    ("Observation", {"patient": [PAT1], "_sort": ["-code,-date"]}),
+    ("Encounter", {"patient": [PAT1], "_sort": ["class"]}),
     ("Patient", {"_id": [PAT1]}),  # not this path
+    (
+        "Observation",
+        {"patient": [PAT1], "_sort": ["-date"], "_include": ["Observation:encounter"]},
+    ),  # not this
 ]
 GRANTS = [
     None,
@@ -42,6 +54,9 @@ def test_compartment_sql_matches_the_orm(ehr_data, monkeypatch, resource_type, p
     storage = get_storage()
     assert isinstance(storage, OrmStorage)
     storage.delete("ImagingStudy", next(e.resource_id for e in _any_studies(storage)))
+    # sort keys some rows lack (NULLS LAST on both paths)
+    undated = {"resourceType": "Observation", "status": "final", "code": {"text": "no date, no coding"}}
+    storage.create("Observation", {**undated, "subject": {"reference": f"Patient/{PAT1}"}})
     for grants in GRANTS:
         query = parse_search(resource_type, params)
         fast = storage.run_search(query, grants)
@@ -60,4 +75,7 @@ def test_patient_searches_take_the_sql_path(ehr_data):
     for resource_type in ("ImagingStudy", "Observation"):
         query = parse_search(resource_type, {"patient": [PAT1]})
         assert storage._compartment_page(query, [Grant(frozenset([PAT1]), ())])
+    assert storage._compartment_page(
+        parse_search("Observation", {"patient": [PAT1], "_sort": ["-date"]}), None
+    )
     assert storage._compartment_page(parse_search("Patient", {"_id": [PAT1]}), None) is None
