@@ -97,14 +97,12 @@ class OrmStorage(StorageBackend):
     # --- writes ------------------------------------------------------------------------------
     def create(self, resource_type, resource):
         resource_id = str(resource.get("id") or uuid.uuid4())
-        with transaction.atomic():
-            if StoredResource.objects.filter(resource_type=resource_type, logical_id=resource_id).exists():
-                raise Conflict(f"{resource_type}/{resource_id} already exists")
-            try:
-                with transaction.atomic():
-                    return self._write(resource_type, resource_id, resource, version=1)
-            except IntegrityError:
-                raise Conflict(f"{resource_type}/{resource_id} already exists")
+        try:
+            # The (type, id) unique constraint decides: no existence query first.
+            with transaction.atomic():
+                return self._write(resource_type, resource_id, resource, version=1)
+        except IntegrityError:
+            raise Conflict(f"{resource_type}/{resource_id} already exists")
 
     def update(self, resource_type, resource_id, resource, if_match=None):
         with transaction.atomic():

@@ -114,3 +114,14 @@ def test_type_history_stays_in_the_tokens_compartment(api, clinician, issue):
     # history-type needs the s letter (SMART: history-type is a search)
     reader = issue("openid fhirUser patient/*.r", patient=PAT1)
     assert api.get("Patient/_history", token=reader).status_code == 403
+
+
+def test_storage_create_with_a_taken_id_is_a_conflict_that_changes_nothing(ehr_data):
+    from smart_fhir.models import ResourceVersion
+    from smart_fhir.storage import Conflict, get_storage
+
+    before = ResourceVersion.objects.count()
+    with pytest.raises(Conflict):
+        get_storage().create("Patient", {"resourceType": "Patient", "id": PAT1, "gender": "other"})
+    assert ResourceVersion.objects.count() == before
+    assert get_storage().read("Patient", PAT1).get("gender") != "other"
