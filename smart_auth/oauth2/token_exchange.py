@@ -24,6 +24,7 @@ from ..federation import (
     trusted_ehrs,
     verify_id_token,
 )
+from ..hooks import fhir_user
 from ..remote_launch import without_patient_scopes
 
 
@@ -90,8 +91,16 @@ class TokenExchangeGrant(GrantTypeBase):
             user, patient, subject_scope = self._subject(request, subject_token, subject_type)
         except FederationError as exc:
             raise errors.InvalidRequestError(description=exc.description, request=request) from exc
+        own = _own_patient(user)
+        if own is not None and patient and patient != own:
+            raise errors.InvalidRequestError(
+                description="The subject's patient is not the patient user", request=request
+            )
         request.user = user
         request.smart_context = {"patient": patient, "need_patient_banner": True} if patient else {}
+        reference = fhir_user(user)
+        if reference:
+            request.smart_context["fhirUser"] = reference  # user/ scopes follow the user policy
         request.scopes = within_subject_grant(smart_scopes.split(request.scope), subject_scope)
         if not patient:
             request.scopes = without_patient_scopes(request.scopes)
@@ -154,6 +163,12 @@ class TokenExchangeGrant(GrantTypeBase):
         if ehr is None:
             raise FederationError("invalid_request", f"{issuer!r} is not a trusted issuer")
         return ehr
+
+
+def _own_patient(user):
+    """The local patient a patient user is (None for any other user)."""
+    kind, _, ident = (fhir_user(user) or "").partition("/")
+    return ident if kind == "Patient" else None
 
 
 def _first(value):
