@@ -36,9 +36,14 @@ from smart_auth.federation import (
     trusted_ehr,
     verify_id_token,
 )
-from smart_auth.pending import PendingAuthorization
 from smart_auth.remote_launch import without_patient_scopes
-from smart_auth.views.authorize import AuthorizationError, DecisionError, SmartAuthorizationView, param
+from smart_auth.views import (
+    AuthorizationError,
+    DecisionError,
+    PendingAuthorization,
+    SmartAuthorizationView,
+    param,
+)
 
 from .conf import consent_settings
 from .models import ImagingConsent

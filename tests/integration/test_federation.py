@@ -155,9 +155,9 @@ def test_federated_patient_user_reaches_only_their_own_patient_by_user_scopes(li
     ehr = ehr_token(live, app, patient, "launch/patient openid fhirUser patient/*.rs user/*.rs")
     status, body = exchange(live, app, ehr["id_token"], ID_TOKEN, scope="user/*.rs")
     assert status == 200, body
-    assert claims_of(body["access_token"])["fhirUser"] == "Patient/im-pat-1"
-    assert imaging_read(live, app, "Patient/im-pat-1", body["access_token"]).status_code == 200
     assert imaging_read(live, app, "Patient/im-pat-2", body["access_token"]).status_code == 403
+    assert imaging_read(live, app, "Patient/im-pat-1", body["access_token"]).status_code == 200
+    assert claims_of(body["access_token"])["fhirUser"] == "Patient/im-pat-1"
     bundle = imaging_read(live, app, "ImagingStudy", body["access_token"]).json()
     assert {e["resource"]["subject"]["reference"] for e in bundle.get("entry", [])} <= {"Patient/im-pat-1"}
 
