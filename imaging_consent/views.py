@@ -66,7 +66,9 @@ class ImagingAuthorizationView(SmartAuthorizationView):
         if ehr is None:
             return None
         claims = verify_id_token(ehr, hint)
-        audience = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
+        audience = claims["aud"][0] if isinstance(claims["aud"], list) and claims["aud"] else claims["aud"]
+        if not isinstance(audience, str) or not audience:
+            raise AuthorizationError("invalid_request", "The id_token names no app")
         metadata = client_metadata(ehr, audience)
         if metadata is None:
             raise AuthorizationError("unauthorized_client", "The EHR does not know this app")

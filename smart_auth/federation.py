@@ -112,7 +112,9 @@ def backend_token(ehr):
         raise FederationError(
             "temporarily_unavailable", f"The EHR refused our backend token: {response.text[:200]}"
         )
-    body = response.json()
+    body = _json(response, "backend token")
+    if not isinstance(body.get("access_token"), str):
+        raise FederationError("temporarily_unavailable", "The EHR's token response has no access_token")
     with _lock:
         _tokens[ehr.issuer] = (time.time() + int(body.get("expires_in", 60)), body["access_token"])
     return body["access_token"]
@@ -131,7 +133,7 @@ def redeem_code(ehr, code, redirect_uri, verifier):
     response = _post(ehr, ehr.token_endpoint, data)
     if response.status_code != 200:
         raise FederationError("access_denied", f"The EHR refused our code: {response.text[:200]}")
-    return response.json()
+    return _json(response, "token response")
 
 
 def introspect(ehr, token):
@@ -144,7 +146,7 @@ def introspect(ehr, token):
     )
     if response.status_code != 200:
         raise FederationError("temporarily_unavailable", f"EHR introspection failed ({response.status_code})")
-    return response.json()
+    return _json(response, "introspection")
 
 
 def fhir_read(ehr, path, token=None):
@@ -163,7 +165,7 @@ def fhir_read(ehr, path, token=None):
         raise FederationError("temporarily_unavailable", f"The EHR's FHIR API is unreachable: {exc}") from exc
     if response.status_code != 200:
         raise FederationError("invalid_request", f"The EHR answered {response.status_code} for {path}")
-    return response.json()
+    return _json(response, path)
 
 
 def client_metadata(ehr, client_id):
@@ -183,7 +185,7 @@ def client_metadata(ehr, client_id):
         raise FederationError(
             "temporarily_unavailable", f"The EHR client registry answered {response.status_code}"
         )
-    return response.json()
+    return _json(response, "client registry")
 
 
 def verify_id_token(ehr, id_token, audience=None, verify_exp=True):
@@ -211,6 +213,17 @@ def verify_id_token(ehr, id_token, audience=None, verify_exp=True):
         )
     except jwt.PyJWTError as exc:
         raise FederationError("invalid_request", f"id_token rejected: {exc}") from exc
+
+
+def _json(response, what):
+    """The EHR's JSON object answer; anything else is the EHR failing us, never our 500."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise FederationError("temporarily_unavailable", f"The EHR's {what} is not JSON") from exc
+    if not isinstance(body, dict):
+        raise FederationError("temporarily_unavailable", f"The EHR's {what} is not a JSON object")
+    return body
 
 
 def _post(ehr, url, data, headers=None):

@@ -72,12 +72,14 @@ def resolve_patient(patient_id, home_base, target_base, request=None):
         except requests.RequestException as exc:
             log.warning("patient resolver: %s unreachable: %s", target_base, exc)
             return None
-        if response.status_code != 200:
-            continue
+        try:
+            entries = response.json().get("entry", []) if response.status_code == 200 else []
+        except (ValueError, AttributeError):
+            entries = []
         found.update(
             e["resource"]["id"]
-            for e in response.json().get("entry", [])
-            if e.get("resource", {}).get("resourceType") == "Patient"
+            for e in entries
+            if isinstance(e, dict) and e.get("resource", {}).get("resourceType") == "Patient"
         )
     return found.pop() if len(found) == 1 else None
 
