@@ -3,10 +3,10 @@ from .discovery import SmartConfigurationView
 from .endpoints import (
     ClientRegistryView,
     LaunchView,
-    SmartIntrospectTokenView,
     SmartRevokeTokenView,
     SmartTokenView,
 )
+from .introspect import SmartIntrospectTokenView
 
 
 def authorization_view(request, *args, **kwargs):

@@ -12,11 +12,10 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.compat import login_not_required
 from oauth2_provider.models import get_access_token_model, get_application_model
-from oauth2_provider.views import IntrospectTokenView, RevokeTokenView, ScopedProtectedResourceView, TokenView
+from oauth2_provider.views import RevokeTokenView, ScopedProtectedResourceView, TokenView
 
 from ..audit import record
 from ..conf import smart_auth_settings
-from ..introspection import introspect
 from ..launch import create_launch, launch_url
 from ..registration import client_metadata
 from ..resources import governed
@@ -105,24 +104,6 @@ class SmartTokenView(TokenView):
 
         assertion = request.POST.get("client_assertion")
         return (unverified_issuer(assertion) or "") if assertion else ""
-
-
-@method_decorator(csrf_exempt, name="dispatch")
-@method_decorator(login_not_required, name="dispatch")
-class SmartIntrospectTokenView(IntrospectTokenView):
-    """RFC 7662 with SMART's fields; callers authenticate by an ``introspection``-scoped bearer
-    token or as a client (secret or private_key_jwt)."""
-
-    def get(self, request, *args, **kwargs):
-        return _oauth_error("invalid_request", "Use POST for token introspection", status=405)
-
-    def post(self, request, *args, **kwargs):
-        token = request.POST.get("token")
-        if token is None:
-            return _oauth_error("invalid_request", "The token parameter is missing")
-        response = JsonResponse(introspect(token, request))
-        response["Cache-Control"] = "no-store"
-        return _cors(response, request)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
