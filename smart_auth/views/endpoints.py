@@ -1,17 +1,19 @@
 """Token, introspection, revocation and EHR-launch endpoints (subclasses of DOT's views)."""
 
 import base64
+import hashlib
 import json
 from urllib.parse import unquote_plus
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connections, router, transaction
+from django.db.models import F
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.compat import login_not_required
-from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 from oauth2_provider.views import RevokeTokenView, ScopedProtectedResourceView, TokenView
 
 from ..audit import record
@@ -52,6 +54,14 @@ def _client_id_of(request):
     return client_id
 
 
+def lock_refresh_token(value, db):
+    """Write-lock the rows of refresh token ``value`` until the transaction ends (a no-op
+    UPDATE: SQLite has no row locks and ignores SELECT … FOR UPDATE)."""
+    checksum = hashlib.sha256(value.encode()).hexdigest()
+    model = get_refresh_token_model()
+    model.objects.using(db).filter(token_checksum=checksum).update(updated=F("updated"))
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 @method_decorator(login_not_required, name="dispatch")
 class SmartTokenView(TokenView):
@@ -63,7 +73,15 @@ class SmartTokenView(TokenView):
         if content_type != FORM:
             return _cors(_oauth_error("invalid_request", f"The token request must be {FORM}"), request)
         db = router.db_for_write(get_access_token_model())
-        if connections[db].vendor == "sqlite":
+        if request.POST.get("grant_type") == "refresh_token":
+            # Refreshes with one token run one after another (RFC 9700 §4.14.2): the first
+            # statement write-locks the presented token's row (on SQLite, the database), so a
+            # second request sees the token already rotated and its replay revokes the family.
+            with transaction.atomic(using=db):
+                lock_refresh_token(request.POST.get("refresh_token", ""), db)
+                response = super().post(request, *args, **kwargs)
+                self._audit(request, response)
+        elif connections[db].vendor == "sqlite":
             # SQLite (transaction_mode=IMMEDIATE) would hold its single write lock for the
             # whole request: keep the short per-step transactions there.
             response = super().post(request, *args, **kwargs)
