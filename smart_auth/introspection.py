@@ -74,21 +74,18 @@ def introspect(token_value, request=None, caller=None):
     rows = get_access_token_model().objects.filter(token_checksum=checksum)
     if caller is not None and not caller.designated:
         rows = rows.filter(application__client_id=caller.client_id)  # its own tokens only
-    row = (
-        rows.values(
-            "scope",
-            "expires",
-            "created",
-            "resource",
-            "user_id",
-            username_field,
-            "application__client_id",
-            "smart__context",
-            "smart__identity",
-            "smart__jti",
-        )
-        .first()
-    )
+    row = rows.values(
+        "scope",
+        "expires",
+        "created",
+        "resource",
+        "user_id",
+        username_field,
+        "application__client_id",
+        "smart__context",
+        "smart__identity",
+        "smart__jti",
+    ).first()
     # Same rule as AccessToken.is_valid(): revoked tokens are deleted, so only expiry is left.
     if row is None or not row["expires"] or timezone.now() >= row["expires"]:
         return {"active": False}

@@ -83,7 +83,9 @@ def test_invalid_bearer_401_and_token_without_scope_403(client, issued):
     assert state() == before
 
 
-def test_confidential_client_sees_only_its_own_tokens(client, users, symmetric_client, backend_client, issued):
+def test_confidential_client_sees_only_its_own_tokens(
+    client, users, symmetric_client, backend_client, issued
+):
     """RFC 7662 §4: a client that is no designated resource server learns nothing of other
     clients' tokens and cannot use up a launch-token, not even its own."""
     own = Flow(client, symmetric_client).run(SCOPE, users["patient"], auth="basic").json()

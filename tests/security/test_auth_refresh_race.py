@@ -102,22 +102,18 @@ def _tokens(base, client_id):
     return response.json()
 
 
-def _race(base, refresh_token, contenders=2):
-    """``contenders`` refresh requests released at once; their (status, body) pairs."""
+def _race(base, data, contenders=2):
+    """``contenders`` identical token requests released at once; their (status, body) pairs."""
     barrier = threading.Barrier(contenders)
     results = []
 
-    def refresh():
+    def post():
         session = requests.Session()
         barrier.wait()
-        response = session.post(
-            f"{base}/o/token/",
-            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-            timeout=60,
-        )
+        response = session.post(f"{base}/o/token/", data=data, timeout=60)
         results.append((response.status_code, response.text))
 
-    threads = [threading.Thread(target=refresh) for _ in range(contenders)]
+    threads = [threading.Thread(target=post) for _ in range(contenders)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -129,7 +125,7 @@ def test_simultaneous_refreshes_one_wins_and_the_replay_revokes_the_family(ehr):
     base, client_id = ehr
     for _ in range(ROUNDS):
         family = _tokens(base, client_id)
-        results = _race(base, family["refresh_token"])
+        results = _race(base, {"grant_type": "refresh_token", "refresh_token": family["refresh_token"]})
         statuses = sorted(status for status, _ in results)
         assert all(status < 500 for status in statuses), results
         assert statuses == [200, 400], results
@@ -174,30 +170,14 @@ def test_simultaneous_code_redemptions_one_wins(ehr):
     base, client_id = ehr
     for _ in range(ROUNDS):
         code, verifier = _code(base, client_id)
-        barrier = threading.Barrier(2)
-        results = []
-
-        def redeem():
-            session = requests.Session()
-            barrier.wait()
-            response = session.post(
-                f"{base}/o/token/",
-                data={
-                    "grant_type": "authorization_code",
-                    "code": code,
-                    "redirect_uri": REDIRECT,
-                    "code_verifier": verifier,
-                    "client_id": client_id,
-                },
-                timeout=60,
-            )
-            results.append((response.status_code, response.text))
-
-        threads = [threading.Thread(target=redeem) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+            "client_id": client_id,
+        }
+        results = _race(base, data)
         statuses = sorted(status for status, _ in results)
         assert all(status < 500 for status in statuses), results
         assert statuses == [200, 400], results
