@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.clickjacking import xframe_options_deny
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.compat import login_not_required
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
@@ -39,6 +40,9 @@ from ..resources import AudienceError, governed_audience
 
 PENDING = "smart_auth:pending:"
 STASHED_POST = "smart_auth:post:"
+# prompt=login: the parameter and session key of the one request allowed on after the sign-in.
+FRESH_LOGIN = "_fresh_login"
+FRESH_LOGIN_SESSION = "smart_auth:fresh_login:"
 # Credentials oauthlib hands back that must survive until the code is created.
 _CREDENTIAL_KEYS = (
     "client_id",
@@ -59,6 +63,9 @@ class AuthorizationError(AudienceError):
 @method_decorator(login_not_required, name="dispatch")
 @method_decorator(xframe_options_deny, name="dispatch")
 @method_decorator(sensitive_post_parameters(), name="dispatch")
+# SMART ``authorize-post``: an app's page posts the authorization request cross-site, which can
+# carry no CSRF token (it is no more than the GET request); post() protects the consent POST.
+@method_decorator(csrf_exempt, name="dispatch")
 class SmartAuthorizationView(OAuthLibMixin, View):
     picker_template = "smart_auth/pick.html"
     error_template = "smart_auth/error.html"
@@ -79,7 +86,8 @@ class SmartAuthorizationView(OAuthLibMixin, View):
     def post(self, request, *args, **kwargs):
         pending_key = request.POST.get("pending")
         if pending_key:
-            return self.decide(request, pending_key)
+            # The picker and consent forms are our own pages: Django's CSRF check applies.
+            return csrf_protect(lambda request: self.decide(request, pending_key))(request)
         params = [(k, v) for k, v in _pairs(request.POST) if k != "csrfmiddlewaretoken"]
         return self.authorize(request, params)
 
@@ -110,10 +118,19 @@ class SmartAuthorizationView(OAuthLibMixin, View):
                     application, redirect_uri, "login_required", "No user is signed in", state
                 )
             return self._to_login(request, params)
-        if "login" in prompt and not request.session.pop("smart_auth:fresh_login", False):
-            logout(request)
-            request.session["smart_auth:fresh_login"] = True
-            return self._to_login(request, [(k, v) for k, v in params if k != "prompt"])
+        if "login" in prompt or _value(params, FRESH_LOGIN):
+            # OIDC Core §3.1.2.1: sign in again. Only the request that comes back from this
+            # sign-in, carrying its one-time marker, goes on; every other prompt=login (or a
+            # replayed marker) signs the user out again.
+            marker = _value(params, FRESH_LOGIN) or ""
+            if not (marker and request.session.pop(FRESH_LOGIN_SESSION + marker, False)):
+                logout(request)
+                marker = secrets.token_urlsafe(16)
+                request.session[FRESH_LOGIN_SESSION + marker] = True
+                rest = " ".join(sorted(prompt - {"login"}))
+                again = [(k, v) for k, v in params if k not in ("prompt", FRESH_LOGIN)]
+                again += [("prompt", rest)] if rest else []
+                return self._to_login(request, again + [(FRESH_LOGIN, marker)])
 
         try:
             self._resolve_launch(request, pending, application)
