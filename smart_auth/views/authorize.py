@@ -31,6 +31,8 @@ from ..audit import record
 from ..conf import smart_auth_settings
 from ..federation import FederationError
 from ..hooks import fhir_user, issuer_for, patient_label
+from ..launch import default_style_url
+from ..limits import request_problem
 from ..models import LaunchContext
 from ..multi import expand_context
 from ..oauth2.validators import smart_client_of, verified_id_token_subject
@@ -74,6 +76,12 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         return smart_auth_settings.AUTHORIZE_TEMPLATE
 
     # --- entry points --------------------------------------------------------------------------
+    def dispatch(self, request, *args, **kwargs):
+        problem = request_problem(request)  # before oauthlib or the database sees the input
+        if problem:
+            return self._error_page(400, "invalid_request", problem)
+        return super().dispatch(request, *args, **kwargs)
+
     def get(self, request, *args, **kwargs):
         stash = request.GET.get("_post")
         if stash:
@@ -191,8 +199,9 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         """The launch context: a local EHR launch, a trusted EHR's launch-token, or none."""
         handle = pending["launch"]
         if not handle:
-            if smart_auth_settings.SMART_STYLE_URL:
-                pending["context"]["smart_style_url"] = smart_auth_settings.SMART_STYLE_URL
+            style = default_style_url()
+            if style:
+                pending["context"]["smart_style_url"] = style
             if pending.get("id_token_hint") and "launch/patient" in pending["scopes"]:
                 # The context of the launch that issued the hinted id_token (a silent
                 # prompt=none request by a pre-authorized client, e.g. the imaging server).

@@ -3,7 +3,7 @@
 import base64
 import hashlib
 import json
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connections, router, transaction
@@ -19,11 +19,22 @@ from oauth2_provider.views import RevokeTokenView, ScopedProtectedResourceView, 
 from ..audit import record
 from ..conf import smart_auth_settings
 from ..launch import create_launch, launch_url
+from ..limits import InputError, json_value, request_problem
 from ..registration import client_metadata
-from ..resources import governed
+from ..resources import governed, normalize
 
 
 FORM = "application/x-www-form-urlencoded"
+# The launch API's text fields, at most the length their LaunchContext columns hold.
+LAUNCH_FIELD_LIMITS = {
+    "client_id": 255,
+    "patient": 64,
+    "encounter": 64,
+    "intent": 255,
+    "tenant": 255,
+    "smart_style_url": 500,
+    "iss": 500,
+}
 
 
 def _oauth_error(error, description, status=400):
@@ -72,6 +83,9 @@ class SmartTokenView(TokenView):
         content_type = request.content_type or ""
         if content_type != FORM:
             return _cors(_oauth_error("invalid_request", f"The token request must be {FORM}"), request)
+        problem = request_problem(request)
+        if problem:
+            return _cors(_oauth_error("invalid_request", problem), request)
         db = router.db_for_write(get_access_token_model())
         if request.POST.get("grant_type") == "refresh_token":
             # Refreshes with one token run one after another (RFC 9700 §4.14.2): the first
@@ -127,7 +141,11 @@ class SmartTokenView(TokenView):
 @method_decorator(csrf_exempt, name="dispatch")
 @method_decorator(login_not_required, name="dispatch")
 class SmartRevokeTokenView(RevokeTokenView):
-    pass
+    def post(self, request, *args, **kwargs):
+        problem = request_problem(request)
+        if problem:
+            return _oauth_error("invalid_request", problem)
+        return super().post(request, *args, **kwargs)
 
 
 class LaunchView(LoginRequiredMixin, View):
@@ -140,7 +158,13 @@ class LaunchView(LoginRequiredMixin, View):
     raise_exception = True
 
     def post(self, request, *args, **kwargs):
+        problem = request_problem(request)
+        if problem:
+            return _oauth_error("invalid_request", problem)
         data = request.POST
+        too_long = [name for name, limit in LAUNCH_FIELD_LIMITS.items() if len(data.get(name, "")) > limit]
+        if too_long:
+            return _oauth_error("invalid_request", f"Too long: {', '.join(too_long)}")
         application = get_application_model().objects.filter(client_id=data.get("client_id", "")).first()
         if application is None or not getattr(application, "smart", None) or not application.smart.launch_uri:
             return _oauth_error("invalid_request", "Unknown client, or it has no launch URL")
@@ -150,11 +174,17 @@ class LaunchView(LoginRequiredMixin, View):
             if patient not in allowed:
                 return _oauth_error("access_denied", "You may not launch for that patient", status=403)
         try:
-            fhir_context = json.loads(data.get("fhirContext") or "[]")
-        except ValueError:
-            return _oauth_error("invalid_request", "fhirContext must be a JSON array")
+            fhir_context = json_value(data.get("fhirContext") or "[]")
+        except InputError as exc:
+            return _oauth_error("invalid_request", f"fhirContext: {exc}")
         if not isinstance(fhir_context, list) or not all(isinstance(i, dict) for i in fhir_context):
             return _oauth_error("invalid_request", "fhirContext must be a JSON array of objects")
+        style = data.get("smart_style_url", "")
+        if style and not (urlsplit(style).scheme in ("https", "http") and urlsplit(style).netloc):
+            return _oauth_error("invalid_request", "smart_style_url must be an absolute http(s) URL")
+        iss = data.get("iss") or next(iter(governed()), "")
+        if normalize(iss) not in governed():
+            return _oauth_error("invalid_request", "iss must be a FHIR base this server governs")
         launch = create_launch(
             application,
             user=request.user,
@@ -163,10 +193,9 @@ class LaunchView(LoginRequiredMixin, View):
             fhir_context=fhir_context,
             intent=data.get("intent", ""),
             need_patient_banner=data.get("need_patient_banner", "true").lower() != "false",
-            smart_style_url=data.get("smart_style_url") or smart_auth_settings.SMART_STYLE_URL or "",
+            smart_style_url=style,
             tenant=data.get("tenant", ""),
         )
-        iss = data.get("iss") or next(iter(governed()), "")
         record(
             "launch",
             "launch",

@@ -17,6 +17,7 @@ from oauthlib.common import Request as OauthlibRequest
 
 from ..hooks import issuer_for
 from ..introspection import INTROSPECTION_SCOPE, Caller, introspect, is_designated
+from ..limits import request_problem
 from .endpoints import FORM, _cors, _oauth_error
 
 
@@ -42,6 +43,9 @@ class SmartIntrospectTokenView(IntrospectTokenView):
             return response
         if request.content_type != FORM:
             return _cors(_oauth_error("invalid_request", f"The request must be {FORM}"), request)
+        problem = request_problem(request)
+        if problem:
+            return _cors(_oauth_error("invalid_request", problem), request)
         try:
             caller = self.caller(request)
         except Refused as refused:
