@@ -1,0 +1,82 @@
+"""Bad input to smart_auth's endpoints: a standard OAuth error (RFC 6749 §5.2 ``invalid_request``),
+nothing stored, never a 500. Deep JSON, bodies past Django's limits, NUL characters (which
+PostgreSQL cannot store) and values longer than their columns."""
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from smart_auth.models import LaunchContext
+from tests.conftest import FORM
+from tests.security.auth_helpers import basic, state
+
+
+pytestmark = pytest.mark.django_db
+DEEP = "[" * 50_000 + "]" * 50_000
+
+
+@pytest.fixture
+def browser():
+    return Client(raise_request_exception=False)  # a 500 is an answer here, not a test crash
+
+
+@pytest.fixture
+def ehr_user(browser, users):
+    browser.force_login(users["clinician"])
+    return browser
+
+
+def _invalid_request(response):
+    assert response.status_code == 400, response.content[:300]
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"] == "invalid_request"
+
+
+def _launch(browser, public_client, **fields):
+    return browser.post("/o/launch/", {"client_id": public_client.client_id, "patient": "pat-1", **fields})
+
+
+def test_launch_api_refuses_deeply_nested_fhir_context(ehr_user, public_client):
+    before = LaunchContext.objects.count()
+    _invalid_request(_launch(ehr_user, public_client, fhirContext=DEEP))
+    _invalid_request(_launch(ehr_user, public_client, fhirContext='[{"a": "' + "x" * 100_000 + '"}]'))
+    assert LaunchContext.objects.count() == before
+
+
+def test_launch_api_refuses_values_longer_than_their_columns(ehr_user, public_client):
+    before = LaunchContext.objects.count()
+    for name in ("encounter", "intent", "tenant"):
+        _invalid_request(_launch(ehr_user, public_client, **{name: "x" * 300}))
+    _invalid_request(_launch(ehr_user, public_client, smart_style_url="javascript:alert(1)"))
+    _invalid_request(_launch(ehr_user, public_client, iss="https://evil.example/fhir"))
+    assert LaunchContext.objects.count() == before
+    assert _launch(ehr_user, public_client).status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/o/token/", "/o/introspect/", "/o/revoke_token/", "/o/launch/"])
+def test_bodies_past_django_limits_answer_invalid_request(ehr_user, public_client, path):
+    """RequestDataTooBig / TooManyFieldsSent become invalid_request, not Django's HTML 400."""
+    before = state()
+    huge = "token=" + "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440)
+    _invalid_request(ehr_user.post(path, huge, content_type=FORM))
+    many = "&".join(f"f{i}=1" for i in range(1500))
+    _invalid_request(ehr_user.post(path, many, content_type=FORM))
+    assert state() == before
+
+
+@pytest.mark.parametrize("path", ["/o/token/", "/o/introspect/", "/o/revoke_token/"])
+def test_nul_characters_answer_invalid_request(browser, public_client, symmetric_client, path):
+    """PostgreSQL refuses NUL in text: caught before any lookup (identical on SQLite)."""
+    before = state()
+    body = f"grant_type=refresh_token&refresh_token=a%00b&token=a%00b&client_id={public_client.client_id}%00"
+    _invalid_request(browser.post(path, body, content_type=FORM))
+    auth = basic(symmetric_client.client_id, symmetric_client.plain_secret)
+    _invalid_request(browser.post(path, "token=x%00", content_type=FORM, HTTP_AUTHORIZATION=auth))
+    assert state() == before
+
+
+def test_authorize_refuses_nul_characters(browser, users, public_client):
+    browser.force_login(users["patient"])
+    response = browser.get("/o/authorize/", {"client_id": public_client.client_id + "\x00", "scope": "openid"})
+    assert response.status_code == 400
+    assert b"invalid_request" in response.content
