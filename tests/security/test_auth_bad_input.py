@@ -77,6 +77,8 @@ def test_nul_characters_answer_invalid_request(browser, public_client, symmetric
 
 def test_authorize_refuses_nul_characters(browser, users, public_client):
     browser.force_login(users["patient"])
-    response = browser.get("/o/authorize/", {"client_id": public_client.client_id + "\x00", "scope": "openid"})
+    response = browser.get(
+        "/o/authorize/", {"client_id": public_client.client_id + "\x00", "scope": "openid"}
+    )
     assert response.status_code == 400
     assert b"invalid_request" in response.content
