@@ -32,7 +32,8 @@ def _form_page(ehr, challenge):
     inputs = "".join(
         f'<input type="hidden" name="{name}" value="{html.escape(value)}">' for name, value in fields.items()
     )
-    return f'<form method="post" action="{ehr}/o/authorize/">{inputs}<button>Sign in with the EHR</button></form>'
+    button = "<button>Sign in with the EHR</button>"
+    return f'<form method="post" action="{ehr}/o/authorize/">{inputs}{button}</form>'
 
 
 def test_cross_site_form_post_to_authorize_reaches_consent_and_returns_a_code(sandbox, page):
