@@ -18,6 +18,7 @@ from oauth2_provider.views import RevokeTokenView, ScopedProtectedResourceView, 
 
 from ..audit import record
 from ..conf import smart_auth_settings
+from ..hooks import issuer_for
 from ..launch import create_launch, launch_url
 from ..limits import InputError, json_value, request_problem
 from ..registration import client_metadata
@@ -42,6 +43,31 @@ def _oauth_error(error, description, status=400):
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
     return response
+
+
+def challenge(request, status, error, description, bearer=True, scope=None):
+    """An OAuth error with its ``WWW-Authenticate`` challenge (RFC 6749 §5.2, RFC 6750 §3)."""
+    response = _oauth_error(error, description, status=status)
+    realm = f'realm="{issuer_for(request)}"'
+    if bearer:
+        extra = f', scope="{scope}"' if scope and error == "insufficient_scope" else ""
+        response["WWW-Authenticate"] = f'Bearer {realm}, error="{error}"{extra}'
+    else:
+        response["WWW-Authenticate"] = f"Basic {realm}, Bearer {realm}"
+    return response
+
+
+def bearer_refusal(view, request, scope):
+    """Why ``view`` refused the request's bearer token: 403 ``insufficient_scope`` for a valid
+    token without ``scope``, 401 ``invalid_token`` otherwise (RFC 6750 §3.1)."""
+    if view.get_oauthlib_core().verify_request(request, scopes=[])[0]:
+        lacking = f"The token lacks the {scope} scope"
+        return challenge(request, 403, "insufficient_scope", lacking, scope=scope)
+    if not request.headers.get("Authorization"):
+        response = challenge(request, 401, "invalid_token", "A bearer token is required")
+        response["WWW-Authenticate"] = f'Bearer realm="{issuer_for(request)}"'  # no error code
+        return response
+    return challenge(request, 401, "invalid_token", "The access token is not valid")
 
 
 def _cors(response, request):
@@ -215,6 +241,9 @@ class ClientRegistryView(ScopedProtectedResourceView):
     backend-services token that has the ``introspection`` scope; 404 for an unknown client."""
 
     required_scopes = ["introspection"]
+
+    def unauthenticated_response(self, request, oauthlib_request=None):
+        return bearer_refusal(self, request, "introspection")  # DOT's default: a bare 403
 
     def get(self, request, client_id, *args, **kwargs):
         if getattr(request, "resource_owner", None) is not None:

@@ -15,10 +15,9 @@ from oauth2_provider.compat import login_not_required
 from oauth2_provider.views import IntrospectTokenView
 from oauthlib.common import Request as OauthlibRequest
 
-from ..hooks import issuer_for
 from ..introspection import INTROSPECTION_SCOPE, Caller, introspect, is_designated
 from ..limits import request_problem
-from .endpoints import FORM, _cors, _oauth_error
+from .endpoints import FORM, _cors, _oauth_error, bearer_refusal, challenge
 
 
 class Refused(Exception):
@@ -68,33 +67,16 @@ class SmartIntrospectTokenView(IntrospectTokenView):
         if core.server.request_validator.authenticate_client(oauth_request):
             client = oauth_request.client
         if client is None or not _confidential(client):
-            raise Refused(self._challenge(401, "invalid_client", "Client authentication failed"))
+            failed = challenge(request, 401, "invalid_client", "Client authentication failed", bearer=False)
+            raise Refused(failed)
         return Caller(client.client_id, designated=is_designated(client))
 
     def _bearer_caller(self, request):
         valid, oauth_request = self.verify_request(request)
-        if valid:
-            application = oauth_request.access_token.application
-            return Caller(application.client_id if application else "", designated=True)
-        # A valid token that lacks the scope is 403, anything else 401 (RFC 6750 §3.1).
-        core = self.get_oauthlib_core()
-        if core.verify_request(request, scopes=[])[0]:
-            raise Refused(
-                self._challenge(
-                    403, "insufficient_scope", "The token lacks the introspection scope", bearer=True
-                )
-            )
-        raise Refused(self._challenge(401, "invalid_token", "The access token is not valid", bearer=True))
-
-    def _challenge(self, status, error, description, bearer=False):
-        response = _oauth_error(error, description, status=status)
-        realm = f'realm="{issuer_for(self.request)}"'
-        if bearer:
-            extra = f', scope="{INTROSPECTION_SCOPE}"' if error == "insufficient_scope" else ""
-            response["WWW-Authenticate"] = f'Bearer {realm}, error="{error}"{extra}'
-        else:
-            response["WWW-Authenticate"] = f"Basic {realm}, Bearer {realm}"
-        return response
+        if not valid:
+            raise Refused(bearer_refusal(self, request, INTROSPECTION_SCOPE))
+        application = oauth_request.access_token.application
+        return Caller(application.client_id if application else "", designated=True)
 
 
 def _confidential(application):

@@ -122,3 +122,15 @@ def test_in_process_resource_servers_never_use_up_a_launch_token(client, backend
     assert introspect_in_process(issued["launch_token"]) == {"active": False}
     assert introspect_in_process(issued["access_token"])["active"] is True
     assert _designated_sees_launch_token_active(client, backend_client, issued["launch_token"]) is True
+
+
+def test_client_registry_answers_401_with_challenge(client, public_client, issued):
+    """The same rule at the client registry (RFC 6750 §3): no or a bad token is 401 with
+    WWW-Authenticate, a token without the introspection scope 403 insufficient_scope."""
+    path = f"/o/clients/{public_client.client_id}"
+    missing = client.get(path)
+    assert missing.status_code == 401 and missing["WWW-Authenticate"].startswith("Bearer ")
+    bad = client.get(path, HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert bad.status_code == 401 and 'error="invalid_token"' in bad["WWW-Authenticate"]
+    user_token = client.get(path, HTTP_AUTHORIZATION=f"Bearer {issued['access_token']}")
+    assert user_token.status_code == 403 and user_token.json()["error"] == "insufficient_scope"
