@@ -11,14 +11,18 @@ import threading
 import time
 
 import requests
+import urllib3
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError
+
+from .limits import json_value
 
 
 class JWKSFetchError(Exception):
     pass
 
 
+MAX_JWKS_BYTES = 256 * 1024
 _MAX_AGE_RE = re.compile(r"max-age=(\d+)")
 _MIN_REFETCH_INTERVAL = 5.0
 
@@ -50,10 +54,17 @@ class JWKSCache:
 
     def _fetch(self, url):
         try:
-            response = self.session.get(url, timeout=self.timeout, headers={"Accept": "application/json"})
-            response.raise_for_status()
-            jwks = response.json()
-        except (requests.RequestException, ValueError) as exc:
+            with self.session.get(
+                url, timeout=self.timeout, headers={"Accept": "application/json"}, stream=True
+            ) as response:
+                response.raise_for_status()
+                # The URL is the client's: read a bounded body, parse with bounded nesting.
+                body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
+            if len(body) > MAX_JWKS_BYTES:
+                raise ValueError(f"larger than {MAX_JWKS_BYTES} bytes")
+            jwks = json_value(body.decode("utf-8"), max_bytes=MAX_JWKS_BYTES, max_depth=8)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            # (read errors of the raw stream are urllib3's; InputError and UnicodeError are ValueErrors)
             raise JWKSFetchError(f"Could not fetch the JWK Set at {url}: {exc}") from exc
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
             raise JWKSFetchError(f"{url} did not return a JWK Set")

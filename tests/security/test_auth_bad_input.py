@@ -82,3 +82,69 @@ def test_authorize_refuses_nul_characters(browser, users, public_client):
     )
     assert response.status_code == 400
     assert b"invalid_request" in response.content
+
+
+class RawServer:
+    """A real HTTP server on 127.0.0.1 answering every GET with one fixed body."""
+
+    def __init__(self, body):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802  (http.server API)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("body", [DEEP.encode(), b'{"keys": [], "pad": "' + b"x" * 400_000 + b'"}'])
+def test_client_jwks_url_answering_deep_or_huge_json_is_invalid_client(browser, body):
+    """A client's JWKS URL is input too (SMART "Asymmetric client authentication"): a deeply
+    nested or oversized answer is invalid_client (RFC 6749 §5.2), never a 500."""
+    from smart_auth.oauth2 import client_auth
+    from smart_auth.registration import register_client
+    from tests.conftest import ClientKey, token_post
+    from tests.security.auth_helpers import ASSERTION_TYPE
+
+    server = RawServer(body)
+    client_auth.jwks_cache().clear()
+    try:
+        key = ClientKey("RS384")
+        app, _ = register_client(
+            {
+                "client_name": "Hostile JWKS",
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": server.url,
+                "scope": "system/*.rs",
+            }
+        )
+        before = state()
+        response = token_post(
+            browser,
+            {
+                "grant_type": "client_credentials",
+                "scope": "system/*.rs",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": key.assertion(app.client_id),
+            },
+        )
+        assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+        assert state() == before
+    finally:
+        server.close()
+        client_auth.jwks_cache().clear()
