@@ -148,3 +148,18 @@ def test_client_jwks_url_answering_deep_or_huge_json_is_invalid_client(browser, 
     finally:
         server.close()
         client_auth.jwks_cache().clear()
+
+
+def test_overlong_request_values_are_refused_and_audited_without_error(browser, public_client):
+    """A grant_type or client_id longer than the audit columns (which PostgreSQL enforces) is
+    still answered with the standard error, and the refusal is on record."""
+    from smart_auth.models import AuditEvent
+
+    before = state()
+    body = f"grant_type={'g' * 100}&client_id={'c' * 300}"
+    response = browser.post("/o/token/", body, content_type=FORM)
+    assert response.status_code in (400, 401)
+    assert response.json()["error"] in ("unsupported_grant_type", "invalid_client", "invalid_request")
+    event = AuditEvent.objects.get(outcome="refused")
+    assert len(event.action) <= 64 and len(event.client_id) <= 255
+    assert state() == before
