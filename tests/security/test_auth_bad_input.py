@@ -163,3 +163,25 @@ def test_overlong_request_values_are_refused_and_audited_without_error(browser, 
     event = AuditEvent.objects.get(outcome="refused")
     assert len(event.action) <= 64 and len(event.client_id) <= 255
     assert state() == before
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"code_challenge": "c" * 300}, {"code_challenge": "short"}, {"nonce": "n" * 300}],
+    ids=["long-challenge", "short-challenge", "long-nonce"],
+)
+def test_authorize_refuses_parameters_its_grant_cannot_hold(browser, users, public_client, extra):
+    """RFC 7636 §4.2 (code_challenge is 43-128 unreserved characters) and the Grant's nonce
+    column: an invalid_request redirect at once, not a 500 when the code is created."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.conftest import Flow
+
+    public_client.skip_authorization = True  # the code would be created on this very request
+    public_client.save(update_fields=["skip_authorization"])
+    browser.force_login(users["patient"])
+    before = state()
+    response = Flow(browser, public_client).authorize("launch/patient openid patient/*.rs", **extra)
+    assert response.status_code == 302
+    assert parse_qs(urlsplit(response["Location"]).query)["error"] == ["invalid_request"]
+    assert state() == before
