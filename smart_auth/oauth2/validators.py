@@ -62,6 +62,12 @@ class SmartOAuth2Validator(OAuth2Validator):
             return None
         return application
 
+    def _authenticate_basic_auth(self, request):
+        try:
+            return super()._authenticate_basic_auth(request)
+        except ValueError:  # non-ASCII Basic credentials: DOT catches binascii.Error only
+            return False
+
     def _has_assertion(self, request):
         return bool(
             getattr(request, "client_assertion", None) or getattr(request, "client_assertion_type", None)

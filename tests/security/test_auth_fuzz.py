@@ -115,18 +115,31 @@ TOKEN_FORMS = st.fixed_dictionaries(
 )
 
 
+BASIC_CREDENTIALS = st.one_of(
+    st.none(),
+    st.sampled_from(["Basic ", "Basic Og==", "Basic \x80", "Basic !!!", "Bearer a.b.c"]),
+    TEXT.map("Basic ".__add__),
+)
+
+
 @pytest.mark.django_db
 @FUZZ
 @given(
-    form=TOKEN_FORMS, client_choice=st.one_of(st.sampled_from(["public", "symmetric", "backend", None]), TEXT)
+    form=TOKEN_FORMS,
+    client_choice=st.one_of(st.sampled_from(["public", "symmetric", "backend", None]), TEXT),
+    authorization=BASIC_CREDENTIALS,
 )
 @example(
     form={"grant_type": "authorization_code", "code": "a\x00b", "redirect_uri": REDIRECT},
     client_choice="public",
+    authorization=None,
 )
-@example(form={"grant_type": "refresh_token", "refresh_token": "\x00"}, client_choice="x\x00")
+@example(
+    form={"grant_type": "refresh_token", "refresh_token": "\x00"}, client_choice="x\x00", authorization=None
+)
+@example(form={"grant_type": "client_credentials"}, client_choice=None, authorization="Basic \x80")
 def test_token_endpoint_with_any_form(
-    client, public_client, symmetric_client, backend_client, form, client_choice
+    client, public_client, symmetric_client, backend_client, form, client_choice, authorization
 ):
     """RFC 6749 §5.2: every refusal is one of the standard errors in a JSON body, 400 or 401;
     no token, grant or launch-token row appears, changes or disappears."""
@@ -139,7 +152,50 @@ def test_token_endpoint_with_any_form(
     elif client_choice is not None:
         data["client_id"] = client_choice
     before = state()
-    response = client.post("/o/token/", urlencode(data), content_type=FORM)
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization is not None else {}
+    response = client.post("/o/token/", urlencode(data), content_type=FORM, **headers)
     assert response.status_code in (400, 401), response.content[:300]
     assert response.json()["error"] in OAUTH_ERRORS
+    assert state() == before
+
+
+INTROSPECTION_FORMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "token": st.one_of(st.just("lt_"), TEXT, TEXT.map("lt_".__add__)),
+        "token_type_hint": st.one_of(st.sampled_from(["access_token", "refresh_token"]), TEXT),
+        "client_id": TEXT,
+        "client_secret": TEXT,
+        "client_assertion_type": st.one_of(
+            st.just("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), TEXT
+        ),
+        "client_assertion": TEXT,
+    },
+)
+AUTHORIZATIONS = st.one_of(
+    st.none(),
+    st.sampled_from(["Basic ", "Bearer ", "Basic Og==", "Basic !!!", "Bearer a.b.c", "Digest x"]),
+    TEXT.map("Basic ".__add__),
+    TEXT.map("Bearer ".__add__),
+)
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(form=INTROSPECTION_FORMS, authorization=AUTHORIZATIONS)
+@example(form={"token": "lt_x", "client_id": "public"}, authorization="Basic cHVibGljOg==")
+def test_introspection_endpoint_with_any_form(client, public_client, form, authorization):
+    """RFC 7662 §2.3 / RFC 6749 §5.2: any caller that cannot authenticate gets 401 with a
+    challenge (or 400 for a malformed request); nothing is consumed."""
+    from urllib.parse import urlencode
+
+    data = dict(form)
+    if data.get("client_id") == "public":
+        data["client_id"] = public_client.client_id
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization is not None else {}
+    before = state()
+    response = client.post("/o/introspect/", urlencode(data), content_type=FORM, **headers)
+    assert response.status_code in (400, 401, 403), response.content[:300]
+    if response.status_code == 401:
+        assert "WWW-Authenticate" in response
     assert state() == before
