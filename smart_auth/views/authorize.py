@@ -120,25 +120,27 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         except AudienceError as exc:
             return self._redirect_error(application, redirect_uri, exc.error, exc.description, state)
 
-        if not request.user.is_authenticated:
-            if "none" in prompt:
-                return self._redirect_error(
-                    application, redirect_uri, "login_required", "No user is signed in", state
-                )
-            return self._to_login(request, params)
+        if not request.user.is_authenticated and "none" in prompt:
+            return self._redirect_error(
+                application, redirect_uri, "login_required", "No user is signed in", state
+            )
         if "login" in prompt or _value(params, FRESH_LOGIN):
-            # OIDC Core §3.1.2.1: sign in again. Only the request that comes back from this
+            # OIDC Core §3.1.2.1: sign in (again). Only the request that comes back from this
             # sign-in, carrying its one-time marker, goes on; every other prompt=login (or a
-            # replayed marker) signs the user out again.
+            # replayed marker) signs the user out and in again.
             marker = _value(params, FRESH_LOGIN) or ""
-            if not (marker and request.session.pop(FRESH_LOGIN_SESSION + marker, False)):
-                logout(request)
+            signed_in = request.user.is_authenticated
+            if not (marker and signed_in and request.session.pop(FRESH_LOGIN_SESSION + marker, False)):
+                if signed_in:
+                    logout(request)
                 marker = secrets.token_urlsafe(16)
                 request.session[FRESH_LOGIN_SESSION + marker] = True
                 rest = " ".join(sorted(prompt - {"login"}))
                 again = [(k, v) for k, v in params if k not in ("prompt", FRESH_LOGIN)]
                 again += [("prompt", rest)] if rest else []
                 return self._to_login(request, again + [(FRESH_LOGIN, marker)])
+        elif not request.user.is_authenticated:
+            return self._to_login(request, params)
 
         try:
             self._resolve_launch(request, pending, application)

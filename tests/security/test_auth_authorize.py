@@ -50,6 +50,14 @@ def test_prompt_login_reauthenticates_every_time(client, users, public_client):
     assert get_grant_model().objects.count() == grants
 
 
+def test_prompt_login_when_signed_out_asks_for_one_sign_in(client, users, public_client):
+    """Signed out, prompt=login is satisfied by the one sign-in it leads to."""
+    response = Flow(client, public_client).authorize(SCOPE, prompt="login")
+    back = _sign_in_with_the_form(client, response, "patient")
+    consent = client.get(back)
+    assert consent.status_code == 200 and 'name="pending"' in consent.content.decode()
+
+
 def test_prompt_login_keeps_the_other_prompt_values(client, users, public_client):
     client.force_login(users["patient"])
     response = Flow(client, public_client).authorize(SCOPE, prompt="login consent")
