@@ -158,7 +158,7 @@ class SmartAuthorizationView(OAuthLibMixin, View):
     def dispatch(self, request, *args, **kwargs):
         problem = request_problem(request)  # before oauthlib or the database sees the input
         if problem:
-            return self._error_page(400, "invalid_request", problem)
+            return self.error_page(400, "invalid_request", problem)
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
