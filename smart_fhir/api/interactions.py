@@ -15,7 +15,14 @@ import jsonpointer
 from rest_framework.exceptions import MethodNotAllowed, NotFound
 
 from ..conf import fhir_settings
-from ..enforcement import AccessDenied, check_entry, grants_for, passes_filters, search_grants
+from ..enforcement import (
+    AccessDenied,
+    check_entry,
+    check_protected_fields,
+    grants_for,
+    passes_filters,
+    search_grants,
+)
 from ..search import PATIENT_COMPARTMENT, SearchError, date_range, parse_search
 from ..storage import Conflict, Entry, NotSupported, VersionConflict, get_storage, grant_allows
 from ..validation import InvalidResource, validate_resource
@@ -278,6 +285,7 @@ def create(ctx, resource_type, body, if_none_exist=None, assigned_id=None) -> Ou
             check_entry(ctx.access, "read", found[0])
             return Outcome(200, found[0])
     check_entry(ctx.access, "create", Entry(resource_type, assigned_id or "", _resource=body))
+    check_protected_fields(ctx.access, "create", resource_type, None, body)
     entry = get_storage().create(resource_type, body)
     return Outcome(201, entry, location=True)
 
@@ -292,6 +300,8 @@ def update(ctx, resource_type, resource_id, body, if_match=None) -> Outcome:
     if current is not None and not current.deleted:
         check_entry(ctx.access, "update", current)
     check_entry(ctx.access, "update", Entry(resource_type, resource_id, _resource=body))
+    before = current.resource if current is not None and not current.deleted else None
+    check_protected_fields(ctx.access, "update", resource_type, before, body)
     entry, created = storage.update(resource_type, resource_id, body, if_match=if_match)
     return Outcome(201 if created else 200, entry, location=created)
 
@@ -338,6 +348,7 @@ def patch(ctx, resource_type, resource_id, document, if_match=None) -> Outcome:
     except InvalidResource as exc:
         raise Unprocessable(exc.issues)
     check_entry(ctx.access, "patch", Entry(resource_type, resource_id, _resource=patched))
+    check_protected_fields(ctx.access, "patch", resource_type, current.resource, patched)
     # If-Match on the version patched: a concurrent write in between is a 412, never lost.
     entry, _created = get_storage().update(resource_type, resource_id, patched, if_match=current.version_id)
     return Outcome(200, entry)

@@ -165,3 +165,26 @@ def test_conditional_delete_needs_d_and_stays_in_the_compartment(api, clinician,
     own = issue("openid fhirUser patient/Observation.rds", patient=PAT1)
     assert api.delete(f"Observation?patient={PAT2}", token=own).status_code == 403
     assert clinician.get(f"Observation?patient={PAT2}").json()["total"] == 4
+
+
+def test_protected_fields_hold_for_patch_conditional_update_and_transactions(api, ehr_data, issue):
+    """PROTECTED_FIELDS (Patient.identifier by default) hold on every write path."""
+    own = issue("openid fhirUser patient/Patient.cruds", patient=PAT1)
+    rewrite = [{"op": "replace", "path": "/identifier/0/value", "value": "MRN-0002"}]
+    assert api.patch(f"Patient/{PAT1}", rewrite, token=own).status_code == 403
+    current = api.get(f"Patient/{PAT1}", token=own).json()
+    moved = {**current, "identifier": [{"system": MRN, "value": "MRN-0002"}]}
+    assert api.put(f"Patient?_id={PAT1}", moved, token=own).status_code == 403
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": moved, "request": {"method": "PUT", "url": f"Patient/{PAT1}"}}],
+    }
+    assert api.post("", bundle, token=own).status_code == 403
+    assert api.get(f"Patient/{PAT1}", token=own).json()["identifier"] == current["identifier"]
+    assert (
+        api.patch(
+            f"Patient/{PAT1}", [{"op": "add", "path": "/gender", "value": "other"}], token=own
+        ).status_code
+        == 200
+    )
