@@ -226,15 +226,11 @@ def _drop_unsupported(query, unsupported, lenient):
         if name in unsupported:
             setattr(query, name[1:] + "s", [])
             query.ignored.append(name)
-    kept = []
-    for clause in query.clauses:
-        feature = "chain" if clause.kind == "chain" else clause.modifier
-        if feature in unsupported:
-            key = f"{clause.param}:{clause.modifier}" if clause.kind != "chain" else None
-            query.ignored.append(key or clause.param)
-        else:
-            kept.append(clause)
-    query.clauses = kept
+    for feature in unsupported:
+        query.ignored.extend(query.feature_keys.get(feature, []))
+    query.clauses = [
+        c for c in query.clauses if ("chain" if c.kind == "chain" else c.modifier) not in unsupported
+    ]
 
 
 def allowed(access, interaction, entry) -> bool:

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from ..conf import fhir_settings
 from ..enforcement import check_entry
-from ..storage import Conflict, NotSupported, get_storage
+from ..storage import Conflict, Entry, NotSupported, get_storage
 from ..urls_util import fhir_base_url
 from ..validation import InvalidResource
 from . import interactions
@@ -48,7 +48,7 @@ class Op:
     resource: dict | None
     full_url: str = ""
     assigned_id: str = ""  # a transaction's new id for a urn:uuid create
-    existing: object = None  # the match of a transaction's conditional create
+    existing: Entry | None = None  # the match of a transaction's conditional create
     parts: list[str] = field(default_factory=list)
     criteria: dict = field(default_factory=dict)
     query: str = ""

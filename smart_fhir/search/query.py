@@ -61,6 +61,7 @@ class SearchQuery:
     elements: tuple[str, ...] = ()  # _elements
     total_mode: str = ""  # _total: none | estimate | accurate
     ignored: list[str] = field(default_factory=list)  # parameters dropped (Prefer: handling=lenient)
+    feature_keys: dict[str, list[str]] = field(default_factory=dict)  # "chain"/modifier -> raw keys
 
     @property
     def summary_count(self) -> bool:
@@ -101,6 +102,8 @@ def parse_search(
                 query.ignored.append(key)
                 continue
             raise SearchError(f"Unknown search parameter {key!r} for {resource_type}")
+        if dot or modifier:
+            query.feature_keys.setdefault("chain" if dot else modifier, []).append(key)
         for value in values:
             if dot:
                 query.clauses.append(_chain(resource_type, name, clause_kind, modifier, chained, value))
