@@ -137,7 +137,7 @@ def history_type(ctx, resource_type, params) -> Outcome:
     if resource_type in PATIENT_COMPARTMENT and all(g.patients is not None for g in grants):
         patients = frozenset().union(*(g.patients for g in grants))
     rows = get_storage().history_type(resource_type, patients, since, count + 1, offset)
-    has_next = len(rows) > count
+    has_next = count > 0 and len(rows) > count
     visible = [v for v in rows[:count] if _history_visible(ctx.access, grants, v)]
     kept = {k: v for k, v in params.items() if k in HISTORY_PARAMS and k != "_offset"}
     self_url = bundles.page_url(ctx.base, f"{resource_type}/_history", kept, offset)

@@ -183,3 +183,11 @@ def test_paging_agrees_with_total(people):
         assert body["total"] == total
     assert len(seen) == total == len(set(seen)) == 7 and pages == 4
     assert seen == sorted(seen, reverse=True)
+
+
+def test_count_zero_gives_the_total_and_no_next_link(people):
+    body = people.get("Patient?_count=0").json()
+    assert body["total"] == 7 and "entry" not in body
+    assert [link["relation"] for link in body["link"]] == ["self"]
+    history = people.get("Patient/_history?_count=0").json()
+    assert [link["relation"] for link in history["link"]] == ["self"]
