@@ -18,7 +18,7 @@ MRN = "http://hospital.example/mrn"
 
 
 @pytest.fixture(scope="module")
-def client(live):
+def fhir(live):
     app = App(live.data_dir, live.urls["app"], client_id=CLIENT_ID)
     public = json.loads(JWK.from_pem(app.key.encode()).export_public())
     public.update({"kid": app.kid, "alg": "RS384", "use": "sig"})
@@ -42,26 +42,26 @@ def client(live):
     return SyncFHIRClient(live.fhir("ehr"), authorization=f"Bearer {body['access_token']}")
 
 
-def test_fhirpy_against_the_sandbox_ehr(client):
-    patient = client.resource(
+def test_fhirpy_against_the_sandbox_ehr(fhir):
+    patient = fhir.resource(
         "Patient", identifier=[{"system": MRN, "value": "FPS-1"}], name=[{"family": "Sbx"}]
     )
     patient.save()
     same, created = (
-        client.resources("Patient")
+        fhir.resources("Patient")
         .search(identifier=f"{MRN}|FPS-1")
-        .get_or_create(client.resource("Patient", identifier=[{"system": MRN, "value": "FPS-1"}]))
+        .get_or_create(fhir.resource("Patient", identifier=[{"system": MRN, "value": "FPS-1"}]))
     )
     assert created is False and same.id == patient.id
 
     everything = (
-        client.resources("Observation").search(patient="pat-1").sort("-date", "_id").limit(3).fetch_all()
+        fhir.resources("Observation").search(patient="pat-1").sort("-date", "_id").limit(3).fetch_all()
     )
     assert len(everything) > 3  # more than one page, followed through the next links
     dates = [o.get("effectiveDateTime", "") for o in everything]
     assert dates == sorted(dates, reverse=True)
 
-    patched = client.execute(
+    patched = fhir.execute(
         f"Patient/{patient.id}", method="patch", data=[{"op": "add", "path": "/gender", "value": "other"}]
     )
     assert patched["gender"] == "other" and patched["meta"]["versionId"] == "2"
@@ -87,16 +87,16 @@ def test_fhirpy_against_the_sandbox_ehr(client):
             },
         ],
     }
-    response = client.execute("", method="post", data=bundle)
+    response = fhir.execute("", method="post", data=bundle)
     new_patient = response["entry"][0]["resource"]["id"]
-    found = client.resources("Observation").search(subject=f"Patient/{new_patient}").fetch_all()
+    found = fhir.resources("Observation").search(subject=f"Patient/{new_patient}").fetch_all()
     assert [o["code"]["text"] for o in found] == ["sandbox tx"]
     bundle["entry"][1]["resource"]["status"] = ["not", "a", "code"]
     with pytest.raises(OperationOutcome):
-        client.execute("", method="post", data=bundle)
-    assert len(client.resources("Patient").search(family="SbxTx").fetch_all()) == 1
+        fhir.execute("", method="post", data=bundle)
+    assert len(fhir.resources("Patient").search(family="SbxTx").fetch_all()) == 1
 
-    history = client.execute(f"Patient/{patient.id}/_history", method="get")
+    history = fhir.execute(f"Patient/{patient.id}/_history", method="get")
     assert [(e["request"]["method"], e["response"]["etag"]) for e in history["entry"]] == [
         ("PUT", 'W/"2"'),
         ("POST", 'W/"1"'),
