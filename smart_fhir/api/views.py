@@ -14,8 +14,10 @@ from rest_framework.viewsets import ViewSet
 
 from ..capability import capability_statement
 from ..conf import fhir_settings
-from ..enforcement import AccessDenied, check_entry, passes_filters, search_grants
+from ..enforcement import AccessDenied, check_entry, search_grants
+from ..filtered_search import run_filtered_search
 from ..search import SearchError, parse_search
+from ..search.limits import check_search_limits
 from ..storage import Entry, get_storage
 from ..urls_util import fhir_base_url
 from ..validation import InvalidResource, validate_resource
@@ -165,6 +167,10 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         self.request = request
         self.headers = self.default_response_headers
         self.format_kwarg = self.get_format_suffix(**kwargs)
+        # What initial() would have set: finalize_response and DRF's error paths read it.
+        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(
+            request, force=True
+        )
         response = self.handle_exception(exc)
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
@@ -272,15 +278,13 @@ def _live_entry(resource_type, resource_id):
 def _search_bundle(request, resource_type, params) -> str:
     """The searchset text; ``request`` is DRF's or (lean path) Django's, with ``auth`` set."""
     lenient = "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
+    check_search_limits(params)
     query = parse_search(
         resource_type, params, fhir_settings.DEFAULT_PAGE_SIZE, fhir_settings.MAX_PAGE_SIZE, lenient
     )
     grants = search_grants(request.auth, query)
-    result = get_storage().run_search(query, grants)
-    matches = result.entries
-    if fhir_settings.RESOURCE_FILTERS:
-        matches = [e for e in matches if passes_filters(request.auth, e)]
-    included = [e for e in result.included if _allowed(request.auth, "read", e)]
+    # total, _summary=count, the next link and _include pass the same filters as the entries.
+    result, matches, included = run_filtered_search(request.auth, query, grants)
     return bundles.searchset(request.fhir_base, query, params, result, matches, included)
 
 
@@ -306,3 +310,15 @@ class CapabilityStatementView(FhirAPIMixin, APIView):
 
     def get(self, request):
         return Response(capability_statement(fhir_base_url(request), request))
+
+
+class UnknownRouteView(FhirAPIMixin, APIView):
+    """Any other path under the FHIR base: 404 as an OperationOutcome, whatever the method
+    (FHIR R4 §3.1.0.4: errors are OperationOutcomes), never Django's text/html page."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise NotFound(f"{request.path} is not an interaction or operation this server supports")
