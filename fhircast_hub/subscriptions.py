@@ -84,10 +84,11 @@ def _subscribe(request, token, topic, endpoint, params):
 def _lease_seconds(requested, token):
     lease = hub_settings.DEFAULT_LEASE_SECONDS
     if requested not in (None, ""):
-        try:
-            lease = int(requested)
-        except (TypeError, ValueError):
+        # A JSON integer or a string of digits; never a float (1e400 is infinity) or a bool.
+        text = str(requested).strip() if isinstance(requested, int | str) else ""
+        if isinstance(requested, bool) or not text.lstrip("-").isdecimal() or len(text) > 30:
             raise HubHttpError(400, "hub.lease_seconds must be a whole number of seconds.")
+        lease = int(text)
         if lease <= 0:
             raise HubHttpError(400, "hub.lease_seconds must be positive.")
     lease = min(lease, hub_settings.MAX_LEASE_SECONDS)
