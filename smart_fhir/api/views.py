@@ -205,6 +205,10 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         versions = storage.history(resource_type, resource_id)
         visible = [v for v in versions if v.deleted or _allowed(request.auth, "history-instance", v)]
         if versions and not any(not v.deleted for v in visible):
+            # The same answer as a read: 403, or 404 when a RESOURCE_FILTER hides the resource.
+            for version in versions:
+                if not version.deleted:
+                    check_entry(request.auth, "history-instance", version)
             raise AccessDenied(f"{resource_type}/{resource_id} is outside what the token grants")
         text = bundles.history(request.fhir_base, resource_type, resource_id, visible)
         return Response(RawJson(text))

@@ -94,6 +94,8 @@ HUGE = "100000000000000000000"  # 10^20: past SQLite's 64-bit integers
         "date=" + ",".join("ge2020-01-01" for _ in range(2000)),
         "&".join(f"code=c{i}" for i in range(60)),
         "&".join(f"_include=Observation:patient&x{i}=1" for i in range(30)),
+        "date=9999-12-31T23:59:59-14:00",  # past datetime.max once in UTC
+        "date=ge0001-01-01T00:00:00%2B14:00",
     ],
 )
 @pytest.mark.parametrize("accept", ["application/fhir+json", "application/json"])  # lean path, DRF path
@@ -119,3 +121,18 @@ def test_a_huge_count_is_capped_not_an_error(api):
     response = api.get(f"Observation?_count={HUGE}&patient={PAT1}")
     assert response.status_code == 200
     assert len(response.json()["entry"]) == response.json()["total"]
+
+
+def test_a_version_id_past_64_bits_is_a_404(api):
+    """vread of /_history/<20 digits>: not an SQLite OverflowError but 404 OperationOutcome."""
+    response = api.get("Observation/obs-1-lab-1/_history/" + "9" * 40)
+    assert _outcome(response, 404)["code"] == "not-found"
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_dates_at_the_edge_of_the_calendar_are_stored_or_refused_never_a_500(api, when):
+    before = _state()
+    response = api.post("Observation", _observation(effectiveDateTime=when))
+    assert response.status_code in (201, 400), response.content[:300]
+    if response.status_code == 400:
+        assert _state() == before

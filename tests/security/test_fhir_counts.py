@@ -127,7 +127,8 @@ def test_revinclude_and_include_leave_hidden_studies_out(api, filtered):
 def test_reading_a_hidden_study_answers_as_for_an_unknown_one(api, filtered):
     """FHIR R4 §3.1.0.4 / the consent promise: 404 OperationOutcome, nothing about it shown."""
     before = StoredResource.objects.count()
-    for path in (f"ImagingStudy/{HIDDEN}", f"ImagingStudy/{HIDDEN}/_history/1"):
+    for suffix in ("", "/_history/1", "/_history"):
+        path = f"ImagingStudy/{HIDDEN}{suffix}"
         hidden, missing = api.get(path), api.get(path.replace(HIDDEN, "no-such-study"))
         assert hidden.status_code == missing.status_code == 404
         assert hidden.json()["issue"][0]["code"] == missing.json()["issue"][0]["code"] == "not-found"
