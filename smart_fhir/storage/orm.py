@@ -66,7 +66,7 @@ class OrmStorage(StorageBackend):
         return Entry(resource_type, resource_id, str(version_id), bool(deleted), compartment, _text=text)
 
     def vread(self, resource_type, resource_id, version_id):
-        if not str(version_id).isdigit() or len(str(version_id)) > 18:  # past a 64-bit integer
+        if not str(version_id).isdigit():
             return None
         row = ResourceVersion.objects.filter(
             resource_type=resource_type, logical_id=resource_id, version_id=int(version_id)

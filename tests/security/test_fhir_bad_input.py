@@ -43,31 +43,34 @@ def _observation(**extra):
     }
 
 
-def _nested(depth):
-    return '{"resourceType":"Observation","status":"final","code":{"text":"x"},"extension":' + (
-        "[" * depth + "]" * depth + "}"
-    )
+def _nested_arrays(depth):
+    return json.dumps(_observation())[:-1] + ',"extension":' + "[" * depth + "]" * depth + "}"
+
+
+def _nested_extensions(depth):
+    """Valid FHIR: an extension holding an extension, ``depth`` times (two JSON levels each)."""
+    extension = {"url": "http://example.org/e", "valueString": "v"}
+    for _ in range(depth):
+        extension = {"url": "http://example.org/e", "extension": [extension]}
+    return json.dumps(_observation(extension=[extension]))
 
 
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param(_nested(100_000), id="100k-levels"),
-        pytest.param(_nested(65), id="over-MAX_JSON_DEPTH"),
-        pytest.param(json.dumps(_observation(valueQuantity={"value": 1}))[:-1] + ',"x":1e400}', id="1e400"),
-        pytest.param(json.dumps(_observation())[:-1] + ',"x":Infinity}', id="Infinity"),
-        pytest.param(json.dumps(_observation())[:-1] + ',"note":[{"text":"\\ud800"}]}', id="lone-surrogate"),
-        pytest.param(b'{"resourceType":"Observation","status":"\xff"}', id="not-utf-8"),
+        pytest.param(_nested_arrays(100_000), id="100k-levels"),  # json.loads: RecursionError
+        pytest.param(_nested_extensions(200), id="200-extensions"),  # the validator: RecursionError
+        pytest.param(_nested_extensions(40), id="over-MAX_JSON_DEPTH"),  # stored before the limit
     ],
 )
 @pytest.mark.parametrize("method", ["post", "put"])
-def test_hostile_bodies_are_400_and_store_nothing(api, body, method):
+def test_deeply_nested_bodies_are_400_and_store_nothing(api, body, method):
     before = _state()
     if method == "post":
         response = api.post("Observation", body)
     else:
         response = api.put("Observation/obs-1-lab-1", body)
-    assert _outcome(response, 400)["code"] in ("structure", "invalid")
+    assert _outcome(response, 400)["code"] == "structure"
     assert _state() == before
 
 
@@ -93,7 +96,6 @@ HUGE = "100000000000000000000"  # 10^20: past SQLite's 64-bit integers
         "_id=" + ",".join(f"i{i}" for i in range(2000)),
         "date=" + ",".join("ge2020-01-01" for _ in range(2000)),
         "&".join(f"code=c{i}" for i in range(60)),
-        "&".join(f"_include=Observation:patient&x{i}=1" for i in range(30)),
         "date=9999-12-31T23:59:59-14:00",  # past datetime.max once in UTC
         "date=ge0001-01-01T00:00:00%2B14:00",
     ],
@@ -116,17 +118,13 @@ def test_too_many_query_fields_is_an_operation_outcome(api):
         _outcome(response, 400)
 
 
-def test_a_huge_count_is_capped_not_an_error(api):
-    """FHIR R4 §3.1.1.5.7: the server may return fewer than _count; MAX_PAGE_SIZE caps it."""
+def test_huge_numbers_are_refused_or_capped_never_an_integer_overflow(api):
+    """`_offset=10^20` overflowed SQLite (then failed again on the lean path); `_count=10^20` is
+    capped by MAX_PAGE_SIZE (FHIR R4 §3.1.1.5.7: the server may return fewer)."""
+    _outcome(api.get(f"Observation?_offset={HUGE}&patient={PAT1}"), 400)
     response = api.get(f"Observation?_count={HUGE}&patient={PAT1}")
     assert response.status_code == 200
     assert len(response.json()["entry"]) == response.json()["total"]
-
-
-def test_a_version_id_past_64_bits_is_a_404(api):
-    """vread of /_history/<20 digits>: not an SQLite OverflowError but 404 OperationOutcome."""
-    response = api.get("Observation/obs-1-lab-1/_history/" + "9" * 40)
-    assert _outcome(response, 404)["code"] == "not-found"
 
 
 @pytest.mark.parametrize("when", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])

@@ -84,8 +84,8 @@ def test_a_token_for_another_audience_is_refused_everywhere(client, flow, users,
     assert _hub_state() == before
 
 
-def _trusting(settings, client_id):
-    settings.FHIRCAST_HUB = {**settings.FHIRCAST_HUB, "TRUSTED_BACKEND_CLIENTS": [client_id]}
+def _trusting(settings, *client_ids):
+    settings.FHIRCAST_HUB = {**settings.FHIRCAST_HUB, "TRUSTED_BACKEND_CLIENTS": list(client_ids)}
 
 
 @pytest.fixture
@@ -101,13 +101,15 @@ def launch_token(flow, users, public_client):
 
 @pytest.mark.parametrize("trusted", [False, True])
 def test_a_launch_token_is_refused_and_never_used_up(
-    client, opened_topic, launch_token, public_client, settings, trusted
+    client, users, opened_topic, launch_token, public_client, backend_token, settings, trusted  # noqa: F811
 ):
     """A launch-token is single-use and for the imaging authorization server's introspection
     only; shown to the hub it is refused (401) and stays unused. When TRUSTED_BACKEND_CLIENTS
-    names the app, it still never passes as a backend token (SMART Backend Services)."""
+    names the app, it still never passes as a backend token (SMART Backend Services: a backend
+    is a client acting alone), and neither does a user's token of that app."""
+    backend_id, backend = backend_token()
     if trusted:
-        settings.FHIRCAST_HUB = _trusting(settings, public_client.client_id)
+        _trusting(settings, public_client.client_id, backend_id)
     hub = Hub(client, launch_token)
     before = _hub_state()
     for name, response in _every_endpoint(hub, opened_topic).items():
@@ -115,29 +117,15 @@ def test_a_launch_token_is_refused_and_never_used_up(
         assert b"pat-1" not in response.content
     assert _hub_state() == before
     assert LaunchToken.objects.get().consumed is None
+    if not trusted:
+        return
+    # The app's token for its patient user reaches that user's sessions only.
+    from tests.conftest import Flow
 
-
-def test_a_patient_token_is_never_a_trusted_backend(
-    client, flow, users, opened_topic, public_client, settings
-):
-    """SMART Backend Services: only a client acting alone (sub = client_id, no user, no launch
-    context) is a backend; the app's user tokens reach their own user's sessions only."""
-    _trusting(settings, public_client.client_id)
-    token = flow.run("openid fhirUser fhircast/*.read fhircast/*.write", users["patient"]).json()
-    hub = Hub(client, token["access_token"])
-    before = _hub_state()
-    assert hub.current(opened_topic).status_code == 403
-    assert hub.subscribe(opened_topic, "Patient-open").status_code == 403
-    assert hub.publish(opened_topic, "Patient-open", [patient("pat-2")]).status_code == 403
-    sessions = client.get("/hub/session", **hub.headers()).json()["sessions"]
-    assert opened_topic not in [row["hub.topic"] for row in sessions]
-    assert _hub_state()[0] == before[0] and _hub_state()[2] == before[2]
-
-
-def test_a_trusted_backend_token_still_works(backend_token, client, opened_topic, settings):  # noqa: F811
-    """The rule above does not lock out real backend services."""
-    client_id, token = backend_token()
-    _trusting(settings, client_id)
-    hub = Hub(client, token)
-    assert hub.current(opened_topic).status_code == 200
-    assert hub.subscribe(opened_topic, "Patient-open").status_code == 202
+    token = Flow(client, public_client).run("openid fhirUser fhircast/*.read", users["patient"]).json()
+    as_user = Hub(client, token["access_token"])
+    assert as_user.current(opened_topic).status_code == 403
+    rows = client.get("/hub/session", **as_user.headers()).json()["sessions"]
+    assert opened_topic not in [row["hub.topic"] for row in rows]
+    # A real backend service of a trusted client is still served.
+    assert Hub(client, backend).current(opened_topic).status_code == 200
