@@ -50,6 +50,9 @@ def _subscribe(request, token, topic, endpoint, params):
         raise HubHttpError(400, str(error))
     require_event_access(token, events, "read")
     name = params.get("subscriber.name") or ""
+    max_name = Subscription._meta.get_field("subscriber_name").max_length
+    if not isinstance(name, str) or len(name) > max_name:  # PostgreSQL would refuse it with a 500
+        raise HubHttpError(400, f"subscriber.name must be a string of at most {max_name} characters.")
     if hub_settings.REQUIRE_SUBSCRIBER_NAME and not name.strip():
         raise HubHttpError(400, "subscriber.name is required.")
     expires = timezone.now() + timedelta(seconds=_lease_seconds(params.get("hub.lease_seconds"), token))

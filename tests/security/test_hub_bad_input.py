@@ -117,3 +117,15 @@ async def test_bad_websocket_frames_get_an_outcome_and_the_socket_keeps_working(
     assert (await other.frame())["event"]["hub.event"] == "Patient-open"
     await socket.close()
     await other.close()
+
+
+@pytest.mark.parametrize("name", ["n" * 201, {"first": "x"}, ["x"], 7])
+def test_a_subscriber_name_that_does_not_fit_is_400(hub, topic, name, settings):  # noqa: F811
+    """subscriber.name (FHIRcast 2-4, required by IHE IRA) is a string that fits the record;
+    anything else is a 400, on SQLite as on PostgreSQL (where a long one raised a DataError)."""
+    settings.FHIRCAST_HUB = {**settings.FHIRCAST_HUB, "REQUIRE_SUBSCRIBER_NAME": True}
+    before = _state()
+    response = hub.subscribe(topic, "Patient-open", form=False, **{"subscriber.name": name})
+    assert response.status_code == 400, response.content
+    assert b"subscriber.name" in response.content
+    assert _state() == before
