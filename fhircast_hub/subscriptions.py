@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from .auth import HubHttpError, require_event_access, topic_for
+from .auth import HubHttpError, require_any_read, require_event_access, topic_for
 from .conf import hub_settings
 from .events import EventError, parse_event_list
 from .models import Subscription
@@ -26,6 +26,8 @@ def handle(request, token, params):
     topic_name = params.get("hub.topic")
     if not topic_name or not isinstance(topic_name, str):
         raise HubHttpError(400, "hub.topic is required.")
+    # Subscribing checks a read scope per event below; unsubscribing needs a read scope too.
+    require_any_read(token)
     topic = topic_for(token, topic_name)
     endpoint = _endpoint_id(params.get("hub.channel.endpoint"))
     if mode == "unsubscribe":

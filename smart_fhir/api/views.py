@@ -14,7 +14,7 @@ from rest_framework.viewsets import ViewSet
 
 from ..capability import capability_statement
 from ..conf import fhir_settings
-from ..enforcement import AccessDenied, check_entry, search_grants
+from ..enforcement import AccessDenied, HiddenByFilter, check_entry, search_grants
 from ..filtered_search import run_filtered_search
 from ..search import SearchError, parse_search
 from ..search.limits import check_search_limits
@@ -226,7 +226,7 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
     def create(self, request, resource_type):
         body = validate_resource(resource_type, request.data)
         body = {k: v for k, v in body.items() if k != "id"}  # the server assigns ids on create
-        check_entry(request.auth, "create", Entry(resource_type, "", _resource=body))
+        _check_new_content(request.auth, "create", Entry(resource_type, "", _resource=body))
         entry = get_storage().create(resource_type, body)
         return self._resource_response(entry, status.HTTP_201_CREATED, location=True)
 
@@ -238,7 +238,7 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         current = storage.read_entry(resource_type, resource_id)
         if current is not None and not current.deleted:
             check_entry(request.auth, "update", current)
-        check_entry(request.auth, "update", Entry(resource_type, resource_id, _resource=body))
+        _check_new_content(request.auth, "update", Entry(resource_type, resource_id, _resource=body))
         if_match = _version_from_etag(request.headers.get("If-Match"))
         entry, created = storage.update(resource_type, resource_id, body, if_match=if_match)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -290,6 +290,15 @@ def _search_bundle(request, resource_type, params) -> str:
     # total, _summary=count, the next link and _include pass the same filters as the entries.
     result, matches, included = run_filtered_search(request.auth, query, grants)
     return bundles.searchset(request.fhir_base, query, params, result, matches, included)
+
+
+def _check_new_content(access, interaction, entry):
+    """check_entry for what a client sends: a RESOURCE_FILTERS refusal is a 403 here (the
+    client knows the content it sent; there is no existing resource to hide)."""
+    try:
+        check_entry(access, interaction, entry)
+    except HiddenByFilter as exc:
+        raise AccessDenied(f"{entry.resource_type} content is not permitted") from exc
 
 
 def _allowed(access, interaction, entry) -> bool:

@@ -21,7 +21,7 @@ HIDDEN = "study-3-2"  # demo patients 3 and 6 have two studies; every "-2" study
 
 
 def hide_second_studies(access, resource_type, resource):
-    return not (resource_type == "ImagingStudy" and resource["id"].endswith("-2"))
+    return not (resource_type == "ImagingStudy" and str(resource.get("id")).endswith("-2"))
 
 
 def hide_second_studies_in_sql(access, resource_type, resource):
@@ -130,4 +130,15 @@ def test_reading_a_hidden_study_answers_as_for_an_unknown_one(api, filtered):
         assert hidden.status_code == missing.status_code == 404
         assert hidden.json()["issue"][0]["code"] == missing.json()["issue"][0]["code"] == "not-found"
         assert "WWW-Authenticate" not in hidden  # no insufficient_scope hint either
+    assert StoredResource.objects.count() == before
+
+
+def test_content_a_filter_refuses_is_403_on_write(client, issue, filtered):  # noqa: F811
+    """Hiding answers 404 for what exists; content a client sends and a filter refuses is 403."""
+    writer = Api(client, issue("openid fhirUser user/*.cruds"))
+    study = {**get_storage().read("ImagingStudy", "study-3-1"), "id": "study-9-2"}
+    before = StoredResource.objects.count()
+    response = writer.put("ImagingStudy/study-9-2", study)
+    assert response.status_code == 403, response.content
+    assert response.json()["resourceType"] == "OperationOutcome"
     assert StoredResource.objects.count() == before

@@ -60,15 +60,20 @@ def opened_topic(client, flow, users):
 )
 def test_reading_a_session_needs_a_fhircast_read_scope(client, flow, users, opened_topic, scope):
     """FHIRcast 3.0 2-2/2-9: Get Current Context and session discovery are reads of the session."""
+    reader = flow.run("openid fhirUser fhircast/*.read", users["clinician"]).json()["access_token"]
+    subscriber = Hub(client, reader)
+    endpoint = subscriber.subscribe(opened_topic, "Patient-open").json()["hub.channel.endpoint"]
     token = flow.run(scope, users["clinician"]).json()["access_token"]
     hub = Hub(client, token)
     before = _hub_state()
     current, sessions = hub.current(opened_topic), client.get("/hub/session", **hub.headers())
-    for response in (current, sessions):
+    unsubscribe = hub.unsubscribe(opened_topic, endpoint)  # a subscription is a read too
+    for response in (current, sessions, unsubscribe):
         assert response.status_code == 403, response.content
         assert opened_topic.encode() not in response.content
         assert b"pat-1" not in response.content
     assert _hub_state() == before
+    assert Subscription.objects.get().active
 
 
 def test_a_token_for_another_audience_is_refused_everywhere(client, flow, users, opened_topic):
