@@ -1,6 +1,7 @@
 """Small HTTP helpers of the hub views: request bodies, plain-text errors and CORS."""
 
 import functools
+import logging
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpResponse, JsonResponse
@@ -13,6 +14,8 @@ from .conf import hub_settings
 from .context import ContextConflict
 from .events import EventError
 
+
+log = logging.getLogger("fhircast_hub")
 
 JSON_TYPES = ("application/json", "application/fhir+json")
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -81,6 +84,10 @@ def hub_endpoint(view):
                 response = error_response(409, str(error))
             except EventError as error:
                 response = error_response(400, str(error))
+            except Exception:
+                # The traceback goes to the log; the client learns nothing of the internals.
+                log.exception("Unexpected error answering a hub request")
+                response = error_response(500, "Internal server error.")
         _add_cors(request, response)
         return response
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
@@ -13,6 +15,9 @@ from ..search import SearchError
 from ..storage import StorageError
 from ..tokens import AuthorizationServerUnavailable, InvalidToken
 from ..validation import InvalidResource
+
+
+log = logging.getLogger("smart_fhir")
 
 
 def operation_outcome(code: str, diagnostics: str | list[str], severity: str = "error") -> dict:
@@ -88,7 +93,10 @@ def _classify(exc):
 def fhir_exception_handler(exc, context):
     classified = _classify(exc)
     if classified is None:
-        return None  # an unexpected error: let Django's 500 handling and logging see it
+        # An unexpected error: the traceback goes to the log, the client gets an OperationOutcome
+        # that says nothing about it (FHIR R4 §3.1.0.4; no internals in an error answer).
+        log.error("Unexpected error answering a FHIR request", exc_info=exc)
+        return Response(operation_outcome("exception", "Internal server error"), status=500)
     status_code, code, diagnostics = classified
     response = Response(operation_outcome(code, diagnostics), status=status_code)
     if status_code == 401:

@@ -129,3 +129,20 @@ def test_a_subscriber_name_that_does_not_fit_is_400(hub, topic, name, settings):
     assert response.status_code == 400, response.content
     assert b"subscriber.name" in response.content
     assert _state() == before
+
+
+def directory_down(token, topic):
+    """A vendor TOPIC_ACCESS_POLICY whose directory service is unreachable."""
+    raise ConnectionError("ldap://hub:s3cret-password@directory.internal unreachable")
+
+
+def test_an_unexpected_failure_is_a_plain_500_without_internals(hub, topic, settings, caplog):  # noqa: F811
+    """A failure below the hub answers 500 with no internals; the traceback goes to the log."""
+    settings.FHIRCAST_HUB = {**settings.FHIRCAST_HUB, "TOPIC_ACCESS_POLICY": f"{__name__}.directory_down"}
+    before = _state()
+    for response in (hub.current(topic), hub.publish(topic, "Patient-open", [patient()])):
+        assert response.status_code == 500
+        assert response["Content-Type"].startswith("text/plain")
+        assert b"s3cret" not in response.content and b"ConnectionError" not in response.content
+    assert _state() == before
+    assert any(r.exc_info and "s3cret" in str(r.exc_info[1]) for r in caplog.records)
