@@ -131,7 +131,7 @@ def test_a_subscriber_name_that_does_not_fit_is_400(hub, topic, name, settings):
     assert _state() == before
 
 
-def directory_down(token, topic):
+def directory_down(token, found_topic):
     """A vendor TOPIC_ACCESS_POLICY whose directory service is unreachable."""
     raise ConnectionError("ldap://hub:s3cret-password@directory.internal unreachable")
 
