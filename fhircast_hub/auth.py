@@ -55,16 +55,22 @@ def authenticate(request) -> dict:
 
 def accepted_audiences(request) -> set[str]:
     """``AUDIENCES``, or by default the hub's URL and the governed FHIR bases of its own origin
-    (a SMART app's token names the EHR's FHIR base, not the hub)."""
+    (a SMART app's token names the EHR's FHIR base, not the hub).
+
+    The origin comes from configuration (HUB_URL, else the OIDC issuer) when there is one, not
+    from the request's Host header, which a client chooses where ALLOWED_HOSTS lets it."""
     configured = hub_settings.AUDIENCES
     if configured is not None:
         return {_normalized(a) for a in configured}
+    from oauth2_provider.settings import oauth2_settings
+
     from smart_auth.conf import smart_auth_settings
 
-    url = hub_url(request)
+    url = hub_settings.HUB_URL or oauth2_settings.OIDC_ISS_ENDPOINT or hub_url(request)
     origin = urlsplit(url)[:2]
     same_origin = [b for b in smart_auth_settings.FHIR_BASE_URLS if urlsplit(b)[:2] == origin]
-    return {_normalized(u) for u in [url, *same_origin]}
+    hub = f"{origin[0]}://{origin[1]}{urlsplit(hub_url(request)).path}"
+    return {_normalized(u) for u in [hub, *same_origin]}
 
 
 def _audience_accepted(token, request) -> bool:

@@ -86,6 +86,9 @@ def test_a_token_for_another_audience_is_refused_everywhere(client, flow, users,
         assert response.status_code == 401, (name, response.content)
         assert "invalid_token" in response["WWW-Authenticate"]
         assert b"pat-1" not in response.content
+    # Nor does naming the other server in the Host header make the hub accept it.
+    spoofed = client.get(f"/hub/{opened_topic}", HTTP_HOST="imaging.test", **hub.headers())
+    assert spoofed.status_code == 401
     assert _hub_state() == before
 
 
