@@ -65,6 +65,7 @@ def _nested_extensions(depth):
 )
 @pytest.mark.parametrize("method", ["post", "put"])
 def test_deeply_nested_bodies_are_400_and_store_nothing(api, body, method):
+    """FHIR R4 §3.1.0.4 / RFC 8259 §9 (a parser may limit nesting): 400 structure, not a 500."""
     before = _state()
     if method == "post":
         response = api.post("Observation", body)
@@ -129,6 +130,7 @@ def test_huge_numbers_are_refused_or_capped_never_an_integer_overflow(api):
 
 @pytest.mark.parametrize("when", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
 def test_dates_at_the_edge_of_the_calendar_are_stored_or_refused_never_a_500(api, when):
+    """FHIR R4 dateTime allows any offset; one past datetime's range in UTC is a 400 at worst."""
     before = _state()
     response = api.post("Observation", _observation(effectiveDateTime=when))
     assert response.status_code in (201, 400), response.content[:300]

@@ -60,6 +60,8 @@ def _bundle(consented, path):
 
 
 def test_counts_and_probes_never_reveal_an_unconsented_study(consented):
+    """The consent promise (design approach A: access limited to the consented studies); FHIR R4
+    §3.1.1.4 (total), §3.1.1.5.7 (paging links), §3.1.1.5.8 (_revinclude)."""
     kept, hidden = consented["kept"], consented["hidden"]
     assert _bundle(consented, "ImagingStudy?_summary=count")["total"] == len(kept)
     assert _bundle(consented, "ImagingStudy?_count=0")["total"] == len(kept)

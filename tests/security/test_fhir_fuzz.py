@@ -90,6 +90,7 @@ def api(client, issue, ehr_data):  # noqa: F811
 @example(resource_type="Observation", pairs=[("code", ",".join(map(str, range(2000))))], how="get")
 @example(resource_type="Observation", pairs=[("date", "9999-12-31T23:59:59-14:00")], how="post-search")
 def test_search_parameters_never_5xx_and_change_nothing(api, resource_type, pairs, how):
+    """FHIR R4 §3.1.1 (search) and §3.1.0.4 (errors): a Bundle or an OperationOutcome, no 5xx."""
     before = _state()
     query = urlencode(pairs)
     if how == "post-search":

@@ -25,6 +25,7 @@ UNKNOWN = [
 @pytest.mark.parametrize("path", UNKNOWN)
 @pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
 def test_unknown_routes_are_404_operation_outcomes(api, path, method):
+    """FHIR R4 §3.1.0.4: a 404 is an OperationOutcome (not-found), whatever the method."""
     before = StoredResource.objects.count()
     if method in ("post", "put"):
         response = getattr(api, method)(path, {"resourceType": "Patient"})
@@ -50,6 +51,7 @@ def test_the_routes_from_the_report_never_answer_html(api, path):
 
 
 def test_unknown_routes_need_no_token_to_be_refused_in_fhir(client):
+    """FHIR R4 §3.1.0.4, also before any token check; the discovery documents still answer."""
     response = client.get("/fhir/Patient/x/$everything")
     assert response.status_code == 404
     assert response["Content-Type"].startswith(FHIR_JSON)

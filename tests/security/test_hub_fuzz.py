@@ -95,6 +95,7 @@ def _bodies(topic_name):
 
 @pytest.mark.django_db
 def test_hub_http_bodies_never_5xx_and_refusals_change_nothing(hub, topic):  # noqa: F811
+    """FHIRcast 2-4 (subscriptions) and 2-6 (context changes): a refusal is a 4xx, nothing kept."""
     @FUZZ
     @given(body=_bodies(topic), path=st.sampled_from(["/hub", f"/hub/{topic}"]))
     def run(body, path):
@@ -120,6 +121,8 @@ frames = st.one_of(
 
 @pytest.mark.django_db(transaction=True)
 def test_websocket_frames_never_drop_the_socket_or_change_anything(hub, topic):  # noqa: F811
+    """FHIRcast 2-5: subscriber frames are acknowledgements; anything else gets an outcome, and
+    the subscription keeps delivering events."""
     endpoint = hub.subscribe(topic, "Patient-open").json()["hub.channel.endpoint"]
 
     async def exchange(sent):
