@@ -1,4 +1,5 @@
-from .authorize import SmartAuthorizationView
+from ..pending import PendingAuthorization
+from .authorize import AuthorizationError, DecisionError, SmartAuthorizationView, param
 from .discovery import SmartConfigurationView
 from .endpoints import (
     ClientRegistryView,
@@ -17,6 +18,10 @@ def authorization_view(request, *args, **kwargs):
 
 
 __all__ = [
+    "AuthorizationError",
+    "DecisionError",
+    "PendingAuthorization",
+    "param",
     "authorization_view",
     "ClientRegistryView",
     "LaunchView",
