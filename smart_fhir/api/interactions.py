@@ -17,13 +17,16 @@ from rest_framework.exceptions import MethodNotAllowed, NotFound
 from ..conf import fhir_settings
 from ..enforcement import (
     AccessDenied,
+    HiddenByFilter,
     check_entry,
     check_protected_fields,
     grants_for,
     passes_filters,
     search_grants,
 )
+from ..filtered_search import run_filtered_search
 from ..search import PATIENT_COMPARTMENT, SearchError, date_range, parse_search
+from ..search.limits import check_search_limits
 from ..storage import Conflict, Entry, NotSupported, VersionConflict, get_storage, grant_allows
 from ..validation import InvalidResource, validate_resource
 from . import bundles
@@ -116,6 +119,10 @@ def history_instance(ctx, resource_type, resource_id) -> Outcome:
     versions = storage.history(resource_type, resource_id)
     visible = [v for v in versions if v.deleted or allowed(ctx.access, "history-instance", v)]
     if versions and not any(not v.deleted for v in visible):
+        # The same answer as a read: 403, or 404 when a RESOURCE_FILTER hides the resource.
+        for version in versions:
+            if not version.deleted:
+                check_entry(ctx.access, "history-instance", version)
         raise AccessDenied(f"{resource_type}/{resource_id} is outside what the token grants")
     self_url = f"{ctx.base}/{resource_type}/{resource_id}/_history"
     return Outcome(200, text=bundles.history(ctx.base, self_url, visible))
@@ -194,6 +201,7 @@ def search_bundle(access, base, resource_type, params, lenient, path=None, link_
     """The searchset text. Also the lean search path's body (keep it cheap). ``path`` and
     ``link_params``: what the links show, when not ``resource_type`` and ``params``."""
     storage = get_storage()
+    check_search_limits(params)
     query = parse_search(
         resource_type,
         params,
@@ -206,11 +214,8 @@ def search_bundle(access, base, resource_type, params, lenient, path=None, link_
     if unsupported:
         _drop_unsupported(query, unsupported, lenient)
     grants = search_grants(access, query)
-    result = storage.run_search(query, grants)
-    matches = result.entries
-    if fhir_settings.RESOURCE_FILTERS:
-        matches = [e for e in matches if passes_filters(access, e)]
-    included = [e for e in result.included if allowed(access, "read", e)]
+    # total, _summary=count, the next link and _include pass the same filters as the entries.
+    result, matches, included = run_filtered_search(access, query, grants)
     links = params if link_params is None else link_params
     return bundles.searchset(base, query, links, result, matches, included, path=path)
 
@@ -233,6 +238,15 @@ def _drop_unsupported(query, unsupported, lenient):
     ]
 
 
+def check_new_content(access, interaction, entry):
+    """check_entry for what a client sends: a RESOURCE_FILTERS refusal is a 403 here (the
+    client knows the content it sent; there is no existing resource to hide)."""
+    try:
+        check_entry(access, interaction, entry)
+    except HiddenByFilter as exc:
+        raise AccessDenied(f"{entry.resource_type} content is not permitted") from exc
+
+
 def allowed(access, interaction, entry) -> bool:
     try:
         check_entry(access, interaction, entry)
@@ -252,13 +266,13 @@ def matches(ctx, resource_type, criteria: str | dict) -> list[Entry]:
     storage = get_storage()
     if "search-type" not in storage.interactions(resource_type):
         raise NotSupported(f"Conditional interactions need search, which {resource_type} does not support")
+    check_search_limits(params)
     query = parse_search(resource_type, params, 2, 2, False, storage.search_parameters(resource_type))
     if query.features() - storage.search_features:
         raise SearchError("The criteria use search features this server's storage does not support")
     query.count, query.offset = 2, 0
     grants = search_grants(ctx.access, query)
-    found = storage.run_search(query, grants).entries
-    return [e for e in found if passes_filters(ctx.access, e)]
+    return run_filtered_search(ctx.access, query, grants)[1]
 
 
 def _has_criteria(params) -> bool:
@@ -280,7 +294,7 @@ def create(ctx, resource_type, body, if_none_exist=None, assigned_id=None) -> Ou
         if found:
             check_entry(ctx.access, "read", found[0])
             return Outcome(200, found[0])
-    check_entry(ctx.access, "create", Entry(resource_type, assigned_id or "", _resource=body))
+    check_new_content(ctx.access, "create", Entry(resource_type, assigned_id or "", _resource=body))
     check_protected_fields(ctx.access, "create", resource_type, None, body)
     entry = get_storage().create(resource_type, body)
     return Outcome(201, entry, location=True)
@@ -295,7 +309,7 @@ def update(ctx, resource_type, resource_id, body, if_match=None) -> Outcome:
     current = storage.read_entry(resource_type, resource_id)
     if current is not None and not current.deleted:
         check_entry(ctx.access, "update", current)
-    check_entry(ctx.access, "update", Entry(resource_type, resource_id, _resource=body))
+    check_new_content(ctx.access, "update", Entry(resource_type, resource_id, _resource=body))
     before = current.resource if current is not None and not current.deleted else None
     check_protected_fields(ctx.access, "update", resource_type, before, body)
     entry, created = storage.update(resource_type, resource_id, body, if_match=if_match)
@@ -343,7 +357,7 @@ def patch(ctx, resource_type, resource_id, document, if_match=None) -> Outcome:
         validate_resource(resource_type, patched)
     except InvalidResource as exc:
         raise Unprocessable(exc.issues)
-    check_entry(ctx.access, "patch", Entry(resource_type, resource_id, _resource=patched))
+    check_new_content(ctx.access, "patch", Entry(resource_type, resource_id, _resource=patched))
     check_protected_fields(ctx.access, "patch", resource_type, current.resource, patched)
     # If-Match on the version patched: a concurrent write in between is a 412, never lost.
     entry, _created = get_storage().update(resource_type, resource_id, patched, if_match=current.version_id)

@@ -7,7 +7,7 @@ import functools
 from django.http import HttpResponse
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.exceptions import MethodNotAllowed, NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSet
@@ -169,6 +169,10 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         self.request = request
         self.headers = self.default_response_headers
         self.format_kwarg = self.get_format_suffix(**kwargs)
+        # What initial() would have set: finalize_response and DRF's error paths read it.
+        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(
+            request, force=True
+        )
         response = self.handle_exception(exc)
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
@@ -280,3 +284,15 @@ class CapabilityStatementView(FhirAPIMixin, APIView):
 
     def get(self, request):
         return Response(capability_statement(fhir_base_url(request), request))
+
+
+class UnknownRouteView(FhirAPIMixin, APIView):
+    """Any other path under the FHIR base: 404 as an OperationOutcome, whatever the method
+    (FHIR R4 §3.1.0.4: errors are OperationOutcomes), never Django's text/html page."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise NotFound(f"{request.path} is not an interaction or operation this server supports")
