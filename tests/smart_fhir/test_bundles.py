@@ -54,7 +54,21 @@ def test_transaction_resolves_urn_uuid_references_and_answers_every_entry(clinic
             {"resourceType": "Patient", "identifier": [{"system": MRN, "value": "TX-1"}]},
             full_url=patient_urn,
         ),
-        _entry("PUT", f"Patient/{PAT2}", {**clinician.get(f"Patient/{PAT2}").json(), "gender": "other"}),
+        _entry(
+            "PUT",
+            f"Patient/{PAT2}",
+            {
+                **clinician.get(f"Patient/{PAT2}").json(),
+                "gender": "other",
+                "generalPractitioner": [{"reference": "urn:uuid:0e6a3c1e-1d7a-4a8e-9a51-5c2f4b7e9d10"}],
+            },
+        ),
+        _entry(
+            "POST",
+            "Practitioner",
+            {"resourceType": "Practitioner", "name": [{"family": "Tx"}]},
+            full_url="urn:uuid:0e6a3c1e-1d7a-4a8e-9a51-5c2f4b7e9d10",
+        ),
         _entry("GET", f"Patient/{PAT1}"),
         _entry("GET", "Patient?identifier=TX-1"),
     )
@@ -64,7 +78,7 @@ def test_transaction_resolves_urn_uuid_references_and_answers_every_entry(clinic
     Bundle.model_validate(body)
     assert body["type"] == "transaction-response"
     statuses = [e["response"]["status"] for e in body["entry"]]
-    assert statuses == ["201 Created", "201 Created", "200 OK", "200 OK", "200 OK"]
+    assert statuses == ["201 Created", "201 Created", "200 OK", "201 Created", "200 OK", "200 OK"]
     patient_id = body["entry"][1]["resource"]["id"]
     assert body["entry"][1]["response"]["location"].endswith(f"/Patient/{patient_id}/_history/1")
     observation = clinician.get(
@@ -73,8 +87,12 @@ def test_transaction_resolves_urn_uuid_references_and_answers_every_entry(clinic
     assert observation.json()["subject"]["reference"] == f"Patient/{patient_id}"
     assert clinician.get(f"Observation?patient={patient_id}").json()["total"] == 1
     assert body["entry"][2]["resource"]["meta"]["versionId"] == "2"
+    practitioner = body["entry"][3]["resource"]["id"]
+    assert body["entry"][2]["resource"]["generalPractitioner"] == [
+        {"reference": f"Practitioner/{practitioner}"}
+    ]
     # reads run after the writes (R4 processing order)
-    assert body["entry"][4]["resource"]["total"] == 1
+    assert body["entry"][5]["resource"]["total"] == 1
 
 
 def test_transaction_is_all_or_nothing(clinician):
