@@ -1,6 +1,9 @@
 """Default implementations of the hooks a vendor replaces through ``SMART_AUTH`` settings."""
 
+from urllib.parse import urlsplit
+
 from django.apps import apps
+from django.urls import reverse
 from oauth2_provider.settings import oauth2_settings
 
 
@@ -23,6 +26,17 @@ def issuer_for(request):
     return oauth2_settings.oidc_issuer(request)
 
 
+def endpoint_url(request, name):
+    """Absolute URL of one of our endpoints on the issuer's origin.
+
+    Discovery publishes these and the token endpoint accepts a client assertion whose ``aud`` is
+    this URL: both derive from the issuer, so they cannot disagree with it (behind a proxy the
+    request's own host may not be the public one).
+    """
+    parts = urlsplit(issuer_for(request))
+    return f"{parts.scheme}://{parts.netloc}{reverse(name)}"
+
+
 def token_claims_context(request):
     context = getattr(request, "smart_context", None) or {}
     return {key: context[key] for key in TOKEN_CLAIM_KEYS if context.get(key) not in (None, "", [])}
@@ -40,23 +54,23 @@ def fhir_user(user):
 
 
 def patient_choices(request, user):
-    """Patients a standalone launch may pick for ``user``: list of ``(id, label)``.
+    """Patients a standalone launch may pick for ``user``: a list of ``(id, label)``.
 
     A patient user sees only themself; anyone else sees the patients of this deployment's FHIR
-    store (when smart_fhir is installed). Vendors replace this with their own access rules.
+    store (when smart_fhir is installed), one page at a time, narrowed by the picker's search
+    fields (see :mod:`smart_auth.picker`). Vendors replace this with their own access rules.
     """
-    reference = fhir_user(user) or ""
+    from .conf import smart_auth_settings
+
+    reference = smart_auth_settings.FHIR_USER(user) or ""
     kind, _, ident = reference.partition("/")
     if kind == "Patient":
         return [(ident, _patient_label(ident))]
     if not apps.is_installed("smart_fhir"):
         return []
-    from smart_fhir.storage import get_storage
+    from .picker import search_patients
 
-    return [
-        (resource["id"], _name_of(resource))
-        for resource in get_storage().search("Patient", {"_count": ["200"], "_sort": ["family"]}).resources
-    ]
+    return search_patients(request, _name_of)
 
 
 def patient_label(ident):

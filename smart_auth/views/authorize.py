@@ -29,7 +29,7 @@ from .. import scopes as smart_scopes
 from ..audit import record
 from ..conf import smart_auth_settings
 from ..federation import FederationError
-from ..hooks import fhir_user, issuer_for, patient_label
+from ..hooks import issuer_for, patient_label
 from ..models import LaunchContext
 from ..multi import expand_context
 from ..oauth2.validators import smart_client_of, verified_id_token_subject
@@ -199,7 +199,7 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         hint = pending.get("id_token_hint")
         if hint and verified_id_token_subject(hint, request) != str(request.user.pk):
             raise AuthorizationError("login_required", "The signed-in user does not match id_token_hint")
-        reference = fhir_user(request.user)
+        reference = smart_auth_settings.FHIR_USER(request.user)
         kind, _, ident = (reference or "").partition("/")
         if (
             kind == "Patient"
