@@ -71,4 +71,3 @@ def _page_number(raw):
         return min(max(int(raw or 1), 1), MAX_PAGE)
     except ValueError:
         return 1
-

@@ -32,9 +32,7 @@ urlpatterns = [
         name="instance",
     ),
     re_path(rf"^{TYPE}/{ID}/_history/?$", ResourceViewSet.as_view({"get": "history"}), name="history"),
-    re_path(
-        rf"^{TYPE}/{ID}/_history/{VERSION}/?$", ResourceViewSet.as_view({"get": "vread"}), name="vread"
-    ),
+    re_path(rf"^{TYPE}/{ID}/_history/{VERSION}/?$", ResourceViewSet.as_view({"get": "vread"}), name="vread"),
 ]
 
 if not apps.is_installed("smart_auth"):

@@ -146,7 +146,12 @@ class SmartOAuth2Validator(OAuth2Validator):
             if urlsplit(request.uri).netloc
             else f"{parts.scheme}://{parts.netloc}{path}"
         )
-        candidates = [endpoint_url(request, "oauth2_provider:token"), f"{issuer}/token", f"{issuer}/token/", called]
+        candidates = [
+            endpoint_url(request, "oauth2_provider:token"),
+            f"{issuer}/token",
+            f"{issuer}/token/",
+            called,
+        ]
         return list(dict.fromkeys(candidates))  # the discovered token endpoint first
 
     def authenticate_client_id(self, client_id, request, *args, **kwargs):

@@ -13,6 +13,7 @@ from django.db.models import F, OuterRef, Q, Subquery
 
 from ..models import ResourceVersion, SearchValue, StoredResource
 from ..search import PATIENT_COMPARTMENT, SearchQuery, compartment_of, index_values, parameters_for
+from ..search.params import SEARCH_PARAMETERS
 from .base import Entry, Grant, SearchResult, StorageBackend, VersionConflict
 
 
@@ -55,6 +56,9 @@ def _entry(row) -> Entry:
 
 
 class OrmStorage(StorageBackend):
+    # The types it knows how to index and to place in a patient compartment.
+    resource_types = frozenset(SEARCH_PARAMETERS)
+
     # --- reads -------------------------------------------------------------------------------
     def read_entry(self, resource_type, resource_id):
         # The hottest path of the server: one indexed lookup in hand-written SQL, because

@@ -14,7 +14,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
 def test_every_app_has_the_distributions_version():
-    versions = {app.__name__: app.__version__ for app in (smart_auth, smart_fhir, imaging_consent, fhircast_hub)}
+    versions = {
+        app.__name__: app.__version__ for app in (smart_auth, smart_fhir, imaging_consent, fhircast_hub)
+    }
     assert set(versions.values()) == {PYPROJECT["version"]}, versions
 
 

@@ -11,6 +11,7 @@ Slow (about a minute with a warm pip cache): pip fetches the dependencies from P
 """
 
 import asyncio
+import html
 import json
 import os
 import re
@@ -43,7 +44,15 @@ pytestmark = [
         reason=f"the README's CHANNEL_LAYERS needs Redis, not reachable at {REDIS_URL}",
     ),
 ]
-SHIPPED = ["pyproject.toml", "README.md", "LICENSE", "smart_auth", "smart_fhir", "imaging_consent", "fhircast_hub"]
+SHIPPED = [
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "smart_auth",
+    "smart_fhir",
+    "imaging_consent",
+    "fhircast_hub",
+]
 PASSWORD = "vendor-" + uuid.uuid4().hex[:12]
 
 
@@ -137,7 +146,9 @@ def vendor(tmp_path_factory):
     check = project.run(project.readme_command(readme.command("python", "manage.py", "check")))
     project.check_output = check.stdout + check.stderr
     project.run(project.readme_command(readme.command("python", "manage.py", "migrate")))
-    project.run([*project.readme_command(readme.command("python", "manage.py", "createsuperuser")), "--noinput"])
+    project.run(
+        [*project.readme_command(readme.command("python", "manage.py", "createsuperuser")), "--noinput"]
+    )
 
     serve = project.readme_command(readme.command("uvicorn"))
     serve[serve.index("--port") + 1] = str(project.port)
@@ -174,8 +185,9 @@ def register(vendor, metadata):
     return json.loads(done.stdout)
 
 
-def form_fields(html):
-    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+def form_fields(page):
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    return {name: html.unescape(value) for name, value in fields}
 
 
 def test_check_is_clean(vendor):
@@ -217,8 +229,11 @@ def test_the_vendors_flows(vendor):
     # A FHIR create and read.
     created = http.post(
         "/fhir/Patient",
-        json={"resourceType": "Patient", "name": [{"family": "Vendorson", "given": ["Vera"]}],
-              "birthDate": "1971-02-03"},
+        json={
+            "resourceType": "Patient",
+            "name": [{"family": "Vendorson", "given": ["Vera"]}],
+            "birthDate": "1971-02-03",
+        },
         headers={**system, "Content-Type": "application/fhir+json"},
     )
     assert created.status_code == 201, created.text
@@ -231,17 +246,21 @@ def test_the_vendors_flows(vendor):
     verifier, challenge = pkce_pair()
     redirect_uri = app["redirect_uris"][0]
     browser = httpx.Client(base_url=vendor.url, timeout=20)
-    authorize = discovery["authorization_endpoint"] + "?" + urlencode(
-        {
-            "response_type": "code",
-            "client_id": app["client_id"],
-            "redirect_uri": redirect_uri,
-            "scope": app["scope"],
-            "state": "st4te",
-            "aud": f"{vendor.url}/fhir",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
+    authorize = (
+        discovery["authorization_endpoint"]
+        + "?"
+        + urlencode(
+            {
+                "response_type": "code",
+                "client_id": app["client_id"],
+                "redirect_uri": redirect_uri,
+                "scope": app["scope"],
+                "state": "st4te",
+                "aud": f"{vendor.url}/fhir",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
     )
     to_login = browser.get(authorize)
     assert to_login.status_code == 302 and "/accounts/login/" in to_login.headers["location"]
@@ -314,7 +333,9 @@ async def _fhircast_round_trip(hub_url, topic, headers, patient_id):
                     "event": {
                         "hub.topic": topic,
                         "hub.event": "Patient-open",
-                        "context": [{"key": "patient", "resource": {"resourceType": "Patient", "id": patient_id}}],
+                        "context": [
+                            {"key": "patient", "resource": {"resourceType": "Patient", "id": patient_id}}
+                        ],
                     },
                 },
             )

@@ -5,7 +5,9 @@ from django.urls import include, path
 
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(template_name="smart_auth/login.html"), name="login"),
+    path(
+        "accounts/login/", auth_views.LoginView.as_view(template_name="smart_auth/login.html"), name="login"
+    ),
     path("o/", include("smart_auth.oauth2_urls")),
     path("api/r4/", include("smart_auth.urls")),
     path("api/r4/", include("smart_fhir.urls")),
