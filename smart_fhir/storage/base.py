@@ -74,6 +74,7 @@ class SearchResult:
     entries: list[Entry] = field(default_factory=list)
     total: int | None = None
     included: list[Entry] = field(default_factory=list)
+    more: bool = False  # a next page exists (known without a total, e.g. for _total=none)
 
     @property
     def resources(self) -> list[dict]:

@@ -194,8 +194,9 @@ class OrmStorage(StorageBackend):
             page = list(rows.values_list(*fields)[query.offset : query.offset + query.count + 1])
         if len(page) <= query.count and (page or query.offset == 0):
             result.total = query.offset + len(page)
-        else:
+        elif query.total:
             result.total = self.filtered(query, grants).count()
+        result.more = len(page) > query.count
         page = page[: query.count]
         result.entries = [
             Entry(query.resource_type, ident, str(version), deleted, compartment, _text=text)
@@ -337,15 +338,27 @@ def _value_q(clause, spec) -> Q:
     if clause.kind == "reference":
         return Q(value=spec.code)
     if clause.kind == "string":
-        lookup = {"exact": "value", "contains": "value__contains"}.get(clause.modifier, "value__startswith")
+        if not clause.modifier:
+            return _prefix_q(spec.text)
+        lookup = {"exact": "value", "contains": "value__contains"}[clause.modifier]
         return Q(**{lookup: spec.text.lower() if clause.modifier == "exact" else spec.text})
     return _date_q(spec, "date_low", "date_high")
+
+
+def _prefix_q(text) -> Q:
+    """Strings starting with ``text`` (stored normalised). SQLite cannot serve LIKE from the
+    (type, param, value) index; the equivalent range can, since it compares code points."""
+    q = Q(value__startswith=text)
+    if text and ord(text[-1]) < 0x10FFFF and connections[router.db_for_read(SearchValue)].vendor == "sqlite":
+        q &= Q(value__gte=text, value__lt=text[:-1] + chr(ord(text[-1]) + 1))
+    return q
 
 
 def _date_q(spec, low, high) -> Q:
     prefix = spec.prefix
     if prefix == "eq":
-        return Q(**{f"{low}__gte": spec.low, f"{high}__lte": spec.high})
+        # low < high, so the third term is implied; it bounds the scan of the (…, date_low) index.
+        return Q(**{f"{low}__gte": spec.low, f"{high}__lte": spec.high, f"{low}__lt": spec.high})
     if prefix == "ne":
         return ~Q(**{f"{low}__gte": spec.low, f"{high}__lte": spec.high})
     if prefix == "gt":

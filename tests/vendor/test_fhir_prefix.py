@@ -30,3 +30,17 @@ def test_fhir_api_and_discovery_under_a_custom_prefix(client, ehr_data, backend_
     search = client.get("/api/r4/Patient?_count=1", HTTP_AUTHORIZATION=f"Bearer {token}").json()
     assert search["link"][0]["url"].startswith(f"{BASE}/Patient")
     assert client.get("/fhir/metadata").status_code == 404
+
+
+def test_total_none_skips_the_total_but_keeps_the_next_link(client, ehr_data, backend_client):
+    """FHIR _total=none (the patient picker's searches): no COUNT, paging still works."""
+    from tests.smart_auth.test_backend_services import request_token
+
+    token = request_token(client, backend_client, scope="system/Observation.rs").json()["access_token"]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    counted = client.get("/fhir/Observation?_count=2", **auth).json()
+    bundle = client.get("/fhir/Observation?_count=2&_total=none", **auth).json()
+    assert "total" in counted and "total" not in bundle
+    assert [link["relation"] for link in bundle["link"]] == ["self", "next"]
+    assert len(bundle["entry"]) == 2
+    assert client.get("/fhir/Observation?_total=sometimes", **auth).status_code == 400
