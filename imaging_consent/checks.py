@@ -25,6 +25,8 @@ def check_setup(app_configs, **kwargs):
     from django.apps import apps
     from django.conf import settings
 
+    if not apps.is_installed("imaging_consent"):
+        return []  # registered on import, e.g. by a test, in a project without the app
     from .conf import DEFAULTS
 
     check = c.SettingsCheck("IMAGING_CONSENT", DEFAULTS, TYPES, IDS)

@@ -57,8 +57,9 @@ def patient_choices(request, user):
     """Patients a standalone launch may pick for ``user``: a list of ``(id, label)``.
 
     A patient user sees only themself; anyone else sees the patients of this deployment's FHIR
-    store (when smart_fhir is installed), one page at a time, narrowed by the picker's search
-    fields (see :mod:`smart_auth.picker`). Vendors replace this with their own access rules.
+    store (when smart_fhir is installed): in the authorization's picker one page at a time,
+    narrowed by its search fields, and for a chosen ``patient`` just that one (see
+    :mod:`smart_auth.picker`). Vendors replace this with their own access rules.
     """
     from .conf import smart_auth_settings
 
@@ -68,9 +69,17 @@ def patient_choices(request, user):
         return [(ident, _patient_label(ident))]
     if not apps.is_installed("smart_fhir"):
         return []
-    from .picker import search_patients
+    from .picker import is_picking, search_patients
 
-    return search_patients(request, _name_of)
+    if is_picking(request):
+        return search_patients(request, _name_of)
+    from smart_fhir.storage import get_storage
+
+    # Elsewhere (an EHR's own patient list): the first 200 by family name.
+    params = {"_count": ["200"], "_sort": ["family"], "_total": ["none"]}
+    return [
+        (resource["id"], _name_of(resource)) for resource in get_storage().search("Patient", params).resources
+    ]
 
 
 def patient_label(ident):

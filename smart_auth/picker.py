@@ -33,6 +33,16 @@ class PatientPage(list):
         self.error = error
 
 
+def is_picking(request):
+    """The authorization endpoint's picker, or any POST that names a chosen ``patient``."""
+    if request is None:
+        return False
+    if request.method == "POST" and request.POST.get("patient"):
+        return True
+    match = getattr(request, "resolver_match", None)
+    return match is not None and match.view_name == "oauth2_provider:authorize"
+
+
 def search_patients(request, label):
     from smart_fhir.search.values import SearchError
     from smart_fhir.storage import StorageError, get_storage

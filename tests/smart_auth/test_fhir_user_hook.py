@@ -15,7 +15,10 @@ def hook(user):
 
 @pytest.fixture
 def hooked(settings):
-    settings.SMART_AUTH = {**django_settings.SMART_AUTH, "FHIR_USER": "tests.smart_auth.test_fhir_user_hook.hook"}
+    settings.SMART_AUTH = {
+        **django_settings.SMART_AUTH,
+        "FHIR_USER": "tests.smart_auth.test_fhir_user_hook.hook",
+    }
 
 
 def test_id_token_carries_the_hooks_fhir_user(hooked, flow, users):

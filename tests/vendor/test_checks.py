@@ -162,5 +162,11 @@ def test_readme_style_redis_layer_gives_no_warning(settings):
     ],
 )
 def test_imaging_consent_setting_checks(settings, config, expected):
+    settings.INSTALLED_APPS = [*django_settings.INSTALLED_APPS, "imaging_consent"]
     settings.IMAGING_CONSENT = config
     assert expected in ids(consent_checks)
+
+
+def test_imaging_consent_checks_are_silent_without_the_app(settings):
+    settings.IMAGING_CONSENT = "nope"
+    assert ids(consent_checks) == set()
