@@ -46,6 +46,7 @@ def check_settings(app_configs, **kwargs):
         problems.append(
             Error("FHIRCAST_HUB['WEBSOCKET_ALLOWED_ORIGINS'] must be None or a list.", id="fhircast_hub.E006")
         )
+    problems += _hook_problems(conf["TOPIC_ACCESS_POLICY"])
     problems += _layer_backend_problems(layers.get(conf["CHANNEL_LAYER_ALIAS"]))
     problems += _asgi_application_problems(getattr(settings, "ASGI_APPLICATION", None))
     problems += _redis_timeout_problems(layers.get(conf["CHANNEL_LAYER_ALIAS"], {}))
@@ -59,6 +60,25 @@ def check_settings(app_configs, **kwargs):
             )
         )
     return problems
+
+
+def _hook_problems(path):
+    from django.utils.module_loading import import_string
+
+    try:
+        hook = import_string(path) if isinstance(path, str) else path
+    except ImportError as exc:
+        return [
+            Error(
+                f"FHIRCAST_HUB['TOPIC_ACCESS_POLICY']: cannot import {path!r} ({exc}).",
+                id="fhircast_hub.E009",
+            )
+        ]
+    if not callable(hook):
+        return [
+            Error(f"FHIRCAST_HUB['TOPIC_ACCESS_POLICY']: {path!r} is not callable.", id="fhircast_hub.E009")
+        ]
+    return []
 
 
 def _layer_backend_problems(layer):

@@ -138,6 +138,11 @@ def test_missing_channels_redis_names_the_extra(settings, monkeypatch):
     assert "[redis]" in problem.hint
 
 
+def test_topic_access_policy_must_import(settings):
+    settings.FHIRCAST_HUB = {"TOPIC_ACCESS_POLICY": "fhircast_hub.policy.nope"}
+    assert "fhircast_hub.E009" in ids(hub_checks)
+
+
 def test_asgi_application_must_import(settings):
     settings.ASGI_APPLICATION = "myproject.asgi.application"
     assert "fhircast_hub.E008" in ids(hub_checks)
