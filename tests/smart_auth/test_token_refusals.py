@@ -23,8 +23,10 @@ def test_wrong_assertion_aud_names_the_token_endpoint(client, backend_client, ca
     assert body["error_description"] == f"client assertion aud must be {TOKEN_URL}"
     event = AuditEvent.objects.filter(outcome="refused").latest("pk")
     assert event.detail == f"invalid_client: client assertion aud must be {TOKEN_URL}"
-    warned = [r.getMessage() for r in caplog.records if r.name == "smart_auth.audit"]
-    assert warned and TOKEN_URL in warned[-1] and caplog.records[0].levelno == logging.WARNING
+    audit = [r for r in caplog.records if r.name == "smart_auth.audit"]
+    assert audit and audit[-1].levelno == logging.WARNING
+    warned = [r.getMessage() for r in audit]
+    assert TOKEN_URL in warned[-1]
     assert assertion not in warned[-1] and assertion not in event.detail
 
 
