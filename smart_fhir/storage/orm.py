@@ -346,12 +346,31 @@ def _value_q(clause, spec) -> Q:
 
 
 def _prefix_q(text) -> Q:
-    """Strings starting with ``text`` (stored normalised). SQLite cannot serve LIKE from the
-    (type, param, value) index; the equivalent range can, since it compares code points."""
-    q = Q(value__startswith=text)
-    if text and ord(text[-1]) < 0x10FFFF and connections[router.db_for_read(SearchValue)].vendor == "sqlite":
-        q &= Q(value__gte=text, value__lt=text[:-1] + chr(ord(text[-1]) + 1))
-    return q
+    """Strings starting with ``text`` (stored normalised). LIKE 'x%' cannot use the
+    (type, param, value) index on SQLite, nor on PostgreSQL outside the C collation. Where
+    strings compare by code point, the range [text, text with its last character + 1) holds
+    exactly those strings, and the index serves it (and the planner estimates it well)."""
+    if text and ord(text[-1]) < 0x10FFFF and _compares_by_code_point():
+        return Q(value__gte=text, value__lt=text[:-1] + chr(ord(text[-1]) + 1))
+    return Q(value__startswith=text)
+
+
+_CODE_POINT_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"}
+_collations = {}
+
+
+def _compares_by_code_point() -> bool:
+    connection = connections[router.db_for_read(SearchValue)]
+    if connection.vendor == "sqlite":
+        return True  # BINARY collation: UTF-8 bytes, i.e. code points
+    if connection.vendor != "postgresql":
+        return False
+    key = (connection.alias, connection.settings_dict["NAME"])
+    if key not in _collations:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+            _collations[key] = cursor.fetchone()[0]
+    return _collations[key] in _CODE_POINT_COLLATIONS
 
 
 def _date_q(spec, low, high) -> Q:
