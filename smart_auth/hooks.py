@@ -2,9 +2,10 @@
 
 from urllib.parse import urlsplit
 
-from django.apps import apps
 from django.urls import reverse
 from oauth2_provider.settings import oauth2_settings
+
+from .directory import patient_directory, patient_name
 
 
 # Keys of a launch context that travel inside the JWT access token, so that a remote resource
@@ -56,51 +57,31 @@ def fhir_user(user):
 def patient_choices(request, user):
     """Patients a standalone launch may pick for ``user``: a list of ``(id, label)``.
 
-    A patient user sees only themself; anyone else sees the patients of this deployment's FHIR
-    store (when smart_fhir is installed): in the authorization's picker one page at a time,
-    narrowed by its search fields, and for a chosen ``patient`` just that one (see
-    :mod:`smart_auth.picker`). Vendors replace this with their own access rules.
+    A patient user (``fhirUser`` = ``Patient/x``, one of ours) picks only themself; a user whose
+    ``fhirUser`` is another kind of local resource (a Practitioner) picks among the patients of
+    the ``PATIENT_DIRECTORY`` (in the authorization's picker one page at a time, narrowed by its
+    search fields; for a chosen ``patient`` just that one: :mod:`smart_auth.picker`); a user with
+    no ``fhirUser``, or one that names another server's resource (a federated user we could not
+    map), picks nobody (fail closed). Vendors replace this with their own access rules.
     """
     from .conf import smart_auth_settings
 
     reference = smart_auth_settings.FHIR_USER(user) or ""
     kind, _, ident = reference.partition("/")
-    if kind == "Patient":
-        return [(ident, _patient_label(ident))]
-    if not apps.is_installed("smart_fhir"):
+    if kind == "Patient" and ident:
+        return [(ident, patient_label(ident))]
+    if not reference or "://" in reference:
         return []
     from .picker import is_picking, search_patients
 
     if is_picking(request):
-        return search_patients(request, _name_of)
-    from smart_fhir.storage import get_storage
-
-    # Elsewhere (an EHR's own patient list): the first 200 by family name.
-    params = {"_count": ["200"], "_sort": ["family"], "_total": ["none"]}
-    return [
-        (resource["id"], _name_of(resource)) for resource in get_storage().search("Patient", params).resources
-    ]
+        return search_patients(request)
+    return [(resource["id"], patient_name(resource)) for resource in patient_directory().listing(200)]
 
 
 def patient_label(ident):
     """How the consent screen names a patient (their name and birth date when known)."""
-    return _patient_label(ident) if ident else ""
-
-
-def _patient_label(ident):
-    if apps.is_installed("smart_fhir"):
-        from smart_fhir.storage import get_storage
-
-        resource = get_storage().read("Patient", ident)
-        if resource:
-            return _name_of(resource)
-    return f"Patient {ident}"
-
-
-def _name_of(resource):
-    for name in resource.get("name", []):
-        text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
-        if text:
-            birth = resource.get("birthDate")
-            return f"{text} ({birth})" if birth else text
-    return f"Patient {resource.get('id')}"
+    if not ident:
+        return ""
+    resource = patient_directory().read(ident)
+    return patient_name(resource) if resource else f"Patient {ident}"

@@ -7,7 +7,6 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
 from .conf import smart_auth_settings
@@ -21,12 +20,15 @@ def _checksum(value):
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def issue(application, user, context):
-    """A new launch-token for ``application``; only its checksum is stored."""
+def issue(application, user, context, granted_scope=""):
+    """A new launch-token for ``application``; only its checksum is stored. ``granted_scope``
+    (what the app was granted with it) bounds a token exchange that uses it as subject."""
     value = "lt_" + secrets.token_urlsafe(32)
     keep = {
         k: v for k, v in context.items() if k in ("patient", "encounter", "fhirContext", "fhirUser", "tenant")
     }
+    if granted_scope:
+        keep["granted_scope"] = granted_scope
     LaunchToken.objects.create(
         token_checksum=_checksum(value),
         application=application,
@@ -40,20 +42,19 @@ def issue(application, user, context):
 def introspect(value, issuer):
     """The introspection response for a launch-token, consuming it; None when ``value`` is not
     one of ours (so that the caller can try access tokens)."""
-    checksum = _checksum(value)
-    with transaction.atomic():
-        token = (
-            LaunchToken.objects.select_for_update()
-            .select_related("application__smart", "user")
-            .filter(token_checksum=checksum)
-            .first()
-        )
-        if token is None:
-            return None
-        if token.consumed is not None or token.expires <= timezone.now():
-            return {"active": False}
-        token.consumed = timezone.now()
-        token.save(update_fields=["consumed"])
+    token = (
+        LaunchToken.objects.select_related("application__smart", "user")
+        .filter(token_checksum=_checksum(value))
+        .first()
+    )
+    if token is None:
+        return None
+    # Used up by exactly one introspection: a conditional UPDATE, atomic on every database
+    # (SELECT … FOR UPDATE cannot lock across this query's outer joins on PostgreSQL).
+    now = timezone.now()
+    usable = LaunchToken.objects.filter(pk=token.pk, consumed__isnull=True, expires__gt=now)
+    if not usable.update(consumed=now):
+        return {"active": False}
     smart = getattr(token.application, "smart", None)
     data = {
         "active": True,

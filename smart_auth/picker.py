@@ -2,13 +2,16 @@
 
 Plain form fields, no JavaScript: ``name``, ``birthdate``, ``identifier`` and ``page`` arrive in
 the POST that re-renders the picker. A POST that chooses a patient (``patient``, also the EHR
-launch form) narrows the search to that one id, so the choice is checked without listing every
-patient. Every query is one indexed FHIR search of one page.
+launch form) narrows to that one id, so the choice is checked without listing every patient.
+Patients come from the ``PATIENT_DIRECTORY``: one ``search`` per page when it has one (smart_fhir's
+does, with indexed queries), else its ``listing`` without search.
 """
 
 import re
 
 from django.http import QueryDict
+
+from .directory import patient_directory, patient_name
 
 
 PAGE_SIZE = 20
@@ -20,10 +23,9 @@ BIRTHDATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 class PatientPage(list):
     """A page of ``(id, label)`` choices that also knows its search terms and neighbours."""
 
-    searchable = True
-
-    def __init__(self, items=(), *, terms=None, page=1, has_next=False, error=""):
+    def __init__(self, items=(), *, terms=None, page=1, has_next=False, error="", searchable=True):
         super().__init__(items)
+        self.searchable = searchable
         self.terms = terms or dict.fromkeys(FIELDS, "")
         self.page = page
         self.has_next = has_next
@@ -31,6 +33,10 @@ class PatientPage(list):
         self.next_page = page + 1
         self.previous_page = page - 1
         self.error = error
+
+
+class PickerSearchError(ValueError):
+    """A search the directory cannot run; its message is shown on the picker."""
 
 
 def is_picking(request):
@@ -43,38 +49,32 @@ def is_picking(request):
     return match is not None and match.view_name == "oauth2_provider:authorize"
 
 
-def search_patients(request, label):
-    from smart_fhir.search.values import SearchError
-    from smart_fhir.storage import StorageError, get_storage
-
+def search_patients(request):
+    directory = patient_directory()
     data = request.POST if request.method == "POST" else QueryDict()
     chosen = data.get("patient", "")
     if chosen:
-        try:
-            resources = get_storage().search("Patient", {"_id": [chosen], "_count": ["1"]}).resources
-        except (SearchError, StorageError):
-            resources = []
-        return PatientPage([(r["id"], label(r)) for r in resources])
+        resource = directory.read(chosen)
+        return PatientPage([(resource["id"], patient_name(resource))] if resource else [])
+    if not hasattr(directory, "search"):
+        return PatientPage(_choices(directory.listing(200)), searchable=False)
 
     terms = {field: data.get(field, "").strip()[:100] for field in FIELDS}
     page = _page_number(data.get("page"))
     if terms["birthdate"] and not BIRTHDATE.match(terms["birthdate"]):
         return PatientPage(terms=terms, error="Give the birth date as YYYY-MM-DD.")
-    # One row more than the page tells whether there is a next one; no total (no COUNT query).
-    params = {"_count": [str(PAGE_SIZE + 1)], "_offset": [str((page - 1) * PAGE_SIZE)], "_total": ["none"]}
-    params.update({field: [value] for field, value in terms.items() if value})
-    # An order the (type, id) index serves, so a page never sorts the whole store by name.
-    params["_sort"] = ["_id"]
     try:
-        resources = get_storage().search("Patient", params).resources
-    except (SearchError, StorageError) as exc:
+        # One row more than the page tells whether there is a next one.
+        found = directory.search(
+            {k: v for k, v in terms.items() if v}, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1
+        )
+    except PickerSearchError as exc:
         return PatientPage(terms=terms, error=f"That search cannot be run: {exc}")
-    return PatientPage(
-        [(r["id"], label(r)) for r in resources[:PAGE_SIZE]],
-        terms=terms,
-        page=page,
-        has_next=len(resources) > PAGE_SIZE,
-    )
+    return PatientPage(_choices(found[:PAGE_SIZE]), terms=terms, page=page, has_next=len(found) > PAGE_SIZE)
+
+
+def _choices(resources):
+    return [(resource["id"], patient_name(resource)) for resource in resources]
 
 
 def _page_number(raw):

@@ -123,7 +123,7 @@ class TokenValidator:
             answer = self._introspect_remote(config, token)
             if not answer.get("active"):
                 raise InvalidToken("The access token is not active")
-        return TokenAccess.from_claims(claims, base_url, issuer)
+        return TokenAccess.from_claims(claims, base_url, issuer, local=bool(config.get("local")))
 
     def _validate_opaque(self, token, base_url, local_issuer):
         for config in self.issuers(local_issuer):
@@ -137,7 +137,9 @@ class TokenValidator:
                 if answer.get("exp") is not None and float(answer["exp"]) < time.time():
                     raise InvalidToken("The access token has expired")
                 check_audience(answer.get("aud"), base_url)
-                return TokenAccess.from_claims(answer, base_url, config["issuer"])
+                return TokenAccess.from_claims(
+                    answer, base_url, config["issuer"], local=bool(config.get("local"))
+                )
         raise InvalidToken("The access token is not active")
 
     # --- issuers, keys, introspection ------------------------------------------------------------
@@ -203,18 +205,29 @@ def check_audience(aud, base_url):
         raise InvalidToken("The access token is not meant for this server (aud)")
 
 
+class Credentials(dict):
+    """``introspection_auth``: a dict whose repr (tracebacks, logs, debug pages) names only the
+    kind and the client, never a secret, token or private key."""
+
+    def __repr__(self):
+        return f"Credentials(type={self.get('type')!r}, client_id={self.get('client_id')!r})"
+
+    __str__ = __repr__
+
+
 def _configured_issuers():
     issuers = []
     for entry in fhir_settings.TRUSTED_ISSUERS:
         issuer = entry["issuer"].rstrip("/")
-        issuers.append(
-            {
-                "jwks_uri": f"{issuer}/.well-known/jwks.json",
-                "introspect": "always" if entry.get("introspection_endpoint") else "never",
-                **entry,
-                "issuer": issuer,
-            }
-        )
+        config = {
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "introspect": "always" if entry.get("introspection_endpoint") else "never",
+            **entry,
+            "issuer": issuer,
+        }
+        if config.get("introspection_auth"):
+            config["introspection_auth"] = Credentials(config["introspection_auth"])
+        issuers.append(config)
     return issuers
 
 

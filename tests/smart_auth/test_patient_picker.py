@@ -37,7 +37,11 @@ def patients(db):
 @pytest.fixture
 def picker(flow, users, patients):
     """The first picker page for the clinician (the default hook, not the tests' fixed panel)."""
-    with override_settings(SMART_AUTH={"FHIR_BASE_URLS": ["http://testserver/fhir"]}):
+    default_hook = {
+        "FHIR_BASE_URLS": ["http://testserver/fhir"],
+        "PATIENT_DIRECTORY": "smart_fhir.directory.StoragePatientDirectory",
+    }
+    with override_settings(SMART_AUTH=default_hook):
         flow.client.force_login(users["clinician"])
         response = flow.authorize(SCOPE)
         yield flow, response

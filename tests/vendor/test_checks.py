@@ -49,6 +49,7 @@ def test_a_string_where_a_list_is_wanted_is_one_error(smart_auth_settings):
         ({"PATIENT_CHOICES": "smart_auth.conf.DEFAULTS"}, "smart_auth.E008"),  # not callable
         ({"TOKEN_RESPONSE_CONTRIBUTORS": ["fhircast_hub.smart.nope"]}, "smart_auth.E008"),
         ({"AUTHORIZATION_VIEW_CLASS": "smart_auth.views.Nope"}, "smart_auth.E008"),
+        ({"PATIENT_DIRECTORY": "smart_fhir.directory.Nope"}, "smart_auth.E008"),
         ({"FHIR_BASE_URL": ["https://typo.example/fhir"]}, "smart_auth.E006"),
     ],
 )
