@@ -46,8 +46,8 @@ if not apps.is_installed("smart_auth"):
 
 # Last of all, kept apart so that every FHIR route above (and any added there) wins: anything
 # else under the FHIR base is a 404 OperationOutcome. `.well-known/` is left to the projects'
-# discovery URLconfs (smart_auth.urls may be included after this one).
+# discovery URLconfs (smart_auth.urls may be included at the same prefix after this one).
 fallback_urlpatterns = [
-    re_path(r"^fhir(?:/(?!\.well-known/).*)?$", UnknownRouteView.as_view(), name="unknown"),
+    re_path(r"^(?!\.well-known/).*$", UnknownRouteView.as_view(), name="unknown"),
 ]
 urlpatterns += fallback_urlpatterns
