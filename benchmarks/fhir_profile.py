@@ -30,7 +30,7 @@ CASES = {
     "FHIR Patient read": ("GET", "/fhir/Patient/bench-pat", ""),
     "FHIR ImagingStudy search": ("GET", "/fhir/ImagingStudy", "patient=bench-pat"),
     "FHIR ImagingStudy search _sort": ("GET", "/fhir/ImagingStudy", SORTED_SEARCH),
-    "FHIR transaction (20 entries)": ("POST", "/fhir", ""),
+    "FHIR transaction (20 entries)": ("POST", "/fhir/", ""),
 }
 # Calls per round: enough to time, few enough that the transactions do not grow the store much.
 CALLS = {"search": 300, "transaction": 10}

@@ -299,7 +299,7 @@ def run(size, duration, connections, workdir):
                 None,
             ),
             ("FHIR search _sort (20)", f"{base}/fhir/ImagingStudy?{SORTED_SEARCH}", facts["token"], None),
-            ("FHIR transaction (20)", f"{base}/fhir", facts["write_token"], str(bundle_file)),
+            ("FHIR transaction (20)", f"{base}/fhir/", facts["write_token"], str(bundle_file)),
             # The read and search through the full DRF view (benchmarks/fhir_urls.py): before/after.
             ("FHIR read (full DRF)", f"{base}/drf/fhir/Patient/{facts['patient']}", facts["token"], None),
             (

@@ -19,7 +19,7 @@ def searchset(base, query, params, result, matches, included, path=None):
     # Parameters a lenient search ignored are not part of the search that was run (FHIR R4 §3.1.1.5.6).
     params = {k: v for k, v in params.items() if k not in query.ignored}
     links = [{"relation": "self", "url": page_url(base, path, params, query.offset)}]
-    more = result.total is not None and query.offset + query.count < result.total
+    more = result.more or (result.total is not None and query.offset + query.count < result.total)
     if more and query.count and not query.summary_count:  # _count=0 asks for the total only
         links.append({"relation": "next", "url": page_url(base, path, params, query.offset + query.count)})
     head = {"resourceType": "Bundle", "type": "searchset"}

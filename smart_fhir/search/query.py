@@ -67,6 +67,11 @@ class SearchQuery:
     def summary_count(self) -> bool:
         return self.summary == "count"
 
+    @property
+    def total(self) -> bool:
+        """False for _total=none: the storage need not COUNT for a full page."""
+        return self.total_mode != "none"
+
     def features(self) -> set[str]:
         """The storage search features (``storage.SEARCH_FEATURES``) this query needs."""
         needed = {"_sort"} if self.sort else set()

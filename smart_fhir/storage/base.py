@@ -102,6 +102,7 @@ class SearchResult:
     entries: list[Entry] = field(default_factory=list)
     total: int | None = None
     included: list[Entry] = field(default_factory=list)
+    more: bool = False  # a next page exists (known without a total, e.g. for _total=none)
 
     @property
     def resources(self) -> list[dict]:
@@ -124,6 +125,10 @@ _INTERACTION_METHODS = {
 
 class StorageBackend:
     """Base class: subclass it and implement the methods your data supports."""
+
+    # The resource types this backend holds (check smart_fhir.E011 compares RESOURCE_TYPES with
+    # it); None: any type.
+    resource_types: frozenset[str] | None = None
 
     #: Search features :meth:`run_search` honours (a subset of ``SEARCH_FEATURES``).
     search_features: frozenset[str] = frozenset()

@@ -14,6 +14,7 @@ from django.db.models.functions import Concat
 
 from ..models import ResourceVersion, SearchValue, StoredResource
 from ..search import PATIENT_COMPARTMENT, SearchQuery, compartment_of, index_values, parameters_for
+from ..search.params import SEARCH_PARAMETERS
 from ..search.values import normalize_string
 from .base import SEARCH_FEATURES, Conflict, Entry, Grant, SearchResult, StorageBackend, VersionConflict
 
@@ -58,6 +59,8 @@ def _entry(row) -> Entry:
 
 
 class OrmStorage(StorageBackend):
+    # The types it knows how to index and to place in a patient compartment.
+    resource_types = frozenset(SEARCH_PARAMETERS)
     search_features = SEARCH_FEATURES
 
     def atomic(self):
@@ -216,8 +219,9 @@ class OrmStorage(StorageBackend):
             page = list(rows.values_list(*fields)[query.offset : query.offset + query.count + 1])
         if len(page) <= query.count and (page or query.offset == 0):
             result.total = query.offset + len(page)
-        else:
+        elif query.total:
             result.total = self.filtered(query, grants).count()
+        result.more = len(page) > query.count
         page = page[: query.count]
         result.entries = [
             Entry(query.resource_type, ident, str(version), deleted, compartment, _text=text)
@@ -405,15 +409,45 @@ def _value_q(clause, spec) -> Q:
         if clause.modifier == "exact":
             # The normalised value drives the index; the as-written text decides (case-sensitive).
             return Q(value=normalize_string(spec.text), exact=spec.text)
-        lookup = "value__contains" if clause.modifier == "contains" else "value__startswith"
-        return Q(**{lookup: spec.text})
+        if clause.modifier == "contains":
+            return Q(value__contains=spec.text)
+        return _prefix_q(spec.text)
     return _date_q(spec, "date_low", "date_high")
+
+
+def _prefix_q(text) -> Q:
+    """Strings starting with ``text`` (stored normalised). LIKE 'x%' cannot use the
+    (type, param, value) index on SQLite, nor on PostgreSQL outside the C collation. Where
+    strings compare by code point, the range [text, text with its last character + 1) holds
+    exactly those strings, and the index serves it (and the planner estimates it well)."""
+    if text and ord(text[-1]) < 0x10FFFF and _compares_by_code_point():
+        return Q(value__gte=text, value__lt=text[:-1] + chr(ord(text[-1]) + 1))
+    return Q(value__startswith=text)
+
+
+_CODE_POINT_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"}
+_collations = {}
+
+
+def _compares_by_code_point() -> bool:
+    connection = connections[router.db_for_read(SearchValue)]
+    if connection.vendor == "sqlite":
+        return True  # BINARY collation: UTF-8 bytes, i.e. code points
+    if connection.vendor != "postgresql":
+        return False
+    key = (connection.alias, connection.settings_dict["NAME"])
+    if key not in _collations:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+            _collations[key] = cursor.fetchone()[0]
+    return _collations[key] in _CODE_POINT_COLLATIONS
 
 
 def _date_q(spec, low, high) -> Q:
     prefix = spec.prefix
     if prefix == "eq":
-        return Q(**{f"{low}__gte": spec.low, f"{high}__lte": spec.high})
+        # low < high, so the third term is implied; it bounds the scan of the (…, date_low) index.
+        return Q(**{f"{low}__gte": spec.low, f"{high}__lte": spec.high, f"{low}__lt": spec.high})
     if prefix == "ne":
         return ~Q(**{f"{low}__gte": spec.low, f"{high}__lte": spec.high})
     if prefix == "gt":

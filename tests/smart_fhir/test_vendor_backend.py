@@ -28,6 +28,7 @@ def as_fhir(pk, person):
 class PersonStorage(StorageBackend):
     """Read-only Patients from a vendor's own table (a dict here)."""
 
+    resource_types = frozenset({"Patient"})
     # smart_fhir's in-memory matcher handles these modifiers; no _sort, _include or chaining.
     search_features = frozenset({"exact", "contains", "missing"})
 
