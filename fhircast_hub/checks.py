@@ -18,7 +18,13 @@ def check_settings(app_configs, **kwargs):
         problems.append(Error(f"Unknown FHIRCAST_HUB keys: {', '.join(unknown)}.", id="fhircast_hub.E002"))
     conf = {**DEFAULTS, **user}
     numbers_ok = True
-    for key in ("DEFAULT_LEASE_SECONDS", "MAX_LEASE_SECONDS", "ACK_TIMEOUT_SECONDS", "MAX_BODY_BYTES"):
+    for key in (
+        "DEFAULT_LEASE_SECONDS",
+        "MAX_LEASE_SECONDS",
+        "ACK_TIMEOUT_SECONDS",
+        "MAX_BODY_BYTES",
+        "MAX_JSON_DEPTH",
+    ):
         if not isinstance(conf[key], int | float) or conf[key] <= 0:
             numbers_ok = False
             problems.append(
@@ -40,12 +46,9 @@ def check_settings(app_configs, **kwargs):
     for key in ("TRUSTED_BACKEND_CLIENTS", "CORS_ALLOWED_ORIGINS"):
         if not isinstance(conf[key], list | tuple):
             problems.append(Error(f"FHIRCAST_HUB[{key!r}] must be a list.", id="fhircast_hub.E006"))
-    if conf["WEBSOCKET_ALLOWED_ORIGINS"] is not None and not isinstance(
-        conf["WEBSOCKET_ALLOWED_ORIGINS"], list | tuple
-    ):
-        problems.append(
-            Error("FHIRCAST_HUB['WEBSOCKET_ALLOWED_ORIGINS'] must be None or a list.", id="fhircast_hub.E006")
-        )
+    for key in ("WEBSOCKET_ALLOWED_ORIGINS", "AUDIENCES"):
+        if conf[key] is not None and not isinstance(conf[key], list | tuple):
+            problems.append(Error(f"FHIRCAST_HUB[{key!r}] must be None or a list.", id="fhircast_hub.E006"))
     problems += _redis_timeout_problems(layers.get(conf["CHANNEL_LAYER_ALIAS"], {}))
     contributors = (getattr(settings, "SMART_AUTH", {}) or {}).get("TOKEN_RESPONSE_CONTRIBUTORS", [])
     if "fhircast_hub.smart.token_response" not in contributors:

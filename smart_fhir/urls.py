@@ -7,7 +7,7 @@ configuration; otherwise this URLconf serves one built from ``SMART_FHIR["SMART_
 from django.apps import apps
 from django.urls import path, re_path
 
-from .api.views import CapabilityStatementView, ResourceViewSet
+from .api.views import CapabilityStatementView, ResourceViewSet, UnknownRouteView
 from .views import SmartConfigurationView
 
 
@@ -44,3 +44,11 @@ if not apps.is_installed("smart_auth"):
             name="smart-configuration",
         )
     )
+
+# Last of all, kept apart so that every FHIR route above (and any added there) wins: anything
+# else under the FHIR base is a 404 OperationOutcome. `.well-known/` is left to the projects'
+# discovery URLconfs (smart_auth.urls may be included after this one).
+fallback_urlpatterns = [
+    re_path(r"^fhir(?:/(?!\.well-known/).*)?$", UnknownRouteView.as_view(), name="unknown"),
+]
+urlpatterns += fallback_urlpatterns
