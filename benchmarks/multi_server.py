@@ -89,7 +89,7 @@ def measure(live, mechanism, runs):
     times, trips = [], []
     for _ in range(runs):
         counter = {"round_trips": 0}
-        app = App(live.data_dir, live.urls["app"], counter=counter)
+        app = App(live.data_dir, live.urls["app"], counter=counter, urls=live.urls)
         browser = Browser("clinician", counter=counter)
         browser.login(live.urls["ehr"])
         browser.login(live.urls["imaging"])

@@ -26,10 +26,13 @@ import jwt
 import requests
 from jwcrypto.jwk import JWK
 
+from .clients import DEMO_CLIENT_IDS
+
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ENV_URL = {"ehr": "SANDBOX_EHR_URL", "imaging": "SANDBOX_IMAGING_URL", "app": "SANDBOX_APP_URL"}
+DEFAULT_URL = {"ehr": "http://127.0.0.1:8000", "imaging": "http://127.0.0.1:8001", "app": "http://127.0.0.1:8002"}
 
 
 def free_port():
@@ -217,17 +220,33 @@ def _checked(html, name):
 
 
 class App:
-    """The SMART app's back end: discovery, PKCE/state/nonce per hop, private_key_jwt."""
+    """The SMART app's back end: discovery, PKCE/state/nonce per hop, private_key_jwt.
 
-    def __init__(self, data_dir, redirect_base, client_id="sandbox-demo-app", counter=None):
+    The app has a different ``client_id`` at each deployment (one ``software_id``), as when two
+    vendors register it: ``urls`` (role -> base URL, e.g. ``Deployments.urls``) tells which
+    deployment an endpoint belongs to. ``client_id`` names one registration used everywhere.
+    """
+
+    def __init__(self, data_dir, redirect_base, client_id=None, counter=None, urls=None, client_ids=None):
         pem = (Path(data_dir) / "app" / "client-key.pem").read_text()
         self.key = pem
         self.kid = JWK.from_pem(pem.encode()).thumbprint()
-        self.client_id = client_id
+        self.client_ids = dict(client_ids or DEMO_CLIENT_IDS)
+        if client_id:
+            self.client_ids = dict.fromkeys(self.client_ids, client_id)
+        self.urls = dict(urls or {role: os.environ.get(ENV_URL[role], DEFAULT_URL[role]) for role in ENV_URL})
+        self.client_id = self.client_ids["ehr"]
         self.redirect_base = redirect_base
         self.counter = counter if counter is not None else {"round_trips": 0}
         self.http = CountingSession(self.counter)
         self.hops = {}
+
+    def client_for(self, url):
+        """Our ``client_id`` at the deployment serving ``url``."""
+        for role, base in self.urls.items():
+            if role in self.client_ids and url.startswith(base.rstrip("/") + "/"):
+                return self.client_ids[role]
+        return self.client_id
 
     def discover(self, fhir_base):
         return self.http.get(f"{fhir_base}/.well-known/smart-configuration").json()
@@ -246,7 +265,7 @@ class App:
         }
         params = [
             ("response_type", "code"),
-            ("client_id", self.client_id),
+            ("client_id", self.client_for(fhir_base)),
             ("redirect_uri", redirect_uri),
             ("scope", scope),
             ("state", state),
@@ -285,9 +304,10 @@ class App:
 
     def assertion(self, token_endpoint):
         now = int(time.time())
+        client_id = self.client_for(token_endpoint)
         claims = {
-            "iss": self.client_id,
-            "sub": self.client_id,
+            "iss": client_id,
+            "sub": client_id,
             "aud": token_endpoint,
             "exp": now + 240,
             "jti": uuid.uuid4().hex,

@@ -8,11 +8,12 @@ from oauth2_provider.models import get_application_model
 from smart_auth.models import SmartUser
 from smart_auth.registration import register_client
 
+from .clients import DEMO_CLIENT_IDS, DEMO_SOFTWARE_ID, PUBLIC_CLIENT_IDS, PUBLIC_SOFTWARE_ID
 from .keys import client_jwks
 
 
-DEMO_APP_ID = "sandbox-demo-app"
-PUBLIC_APP_ID = "sandbox-public-app"
+DEMO_APP_ID = DEMO_CLIENT_IDS["ehr"]
+PUBLIC_APP_ID = PUBLIC_CLIENT_IDS["ehr"]
 IMAGING_CLIENT_ID = "sandbox-imaging-server"
 APP_SCOPES = (
     "launch launch/patient launch/encounter openid fhirUser profile offline_access online_access "
@@ -63,6 +64,7 @@ def _register(metadata):
         register_client(metadata)
         return
     smart = application.smart
+    smart.software_id = metadata.get("software_id", "")
     smart.allowed_scopes = metadata.get("scope", "")
     smart.jwks = metadata.get("jwks")
     smart.grant_types = metadata.get("grant_types", smart.grant_types)
@@ -76,8 +78,8 @@ def _clients(role):
     app_url = settings.APP_URL
     _register(
         {
-            "client_id": DEMO_APP_ID,
-            "software_id": DEMO_APP_ID,
+            "client_id": DEMO_CLIENT_IDS[role],
+            "software_id": DEMO_SOFTWARE_ID,
             "client_name": "Sandbox demo app",
             "redirect_uris": [f"{app_url}/callback/{role}", f"{app_url}/callback"],
             "launch_uri": f"{app_url}/launch",
@@ -93,8 +95,8 @@ def _clients(role):
     )
     _register(
         {
-            "client_id": PUBLIC_APP_ID,
-            "software_id": PUBLIC_APP_ID,
+            "client_id": PUBLIC_CLIENT_IDS[role],
+            "software_id": PUBLIC_SOFTWARE_ID,
             "client_name": "Sandbox public app",
             "redirect_uris": [f"{app_url}/public/callback", "http://127.0.0.1:9999/callback"],
             "launch_uri": f"{app_url}/public/launch",

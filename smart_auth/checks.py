@@ -52,6 +52,7 @@ def check_settings(app_configs, **kwargs):
                 id="smart_auth.W001",
             )
         )
+    problems.extend(_federation_problems(smart))
     try:
         import oauthlib
 
@@ -59,6 +60,29 @@ def check_settings(app_configs, **kwargs):
             problems.append(Warning("smart_auth is tested with oauthlib < 4.", id="smart_auth.W002"))
     except (ImportError, ValueError):
         pass
+    return problems
+
+
+def _federation_problems(smart):
+    """Patient lookups fail closed when unconfigured: say so rather than let pickers sit empty."""
+    problems = []
+    if not smart.get("PATIENT_DIRECTORY"):
+        problems.append(
+            Warning(
+                "SMART_AUTH['PATIENT_DIRECTORY'] is not set: patient pickers and patient matching "
+                "know no patient (e.g. 'smart_fhir.directory.StoragePatientDirectory').",
+                id="smart_auth.W020",
+            )
+        )
+    for ehr in smart.get("TRUSTED_EHRS", []):
+        if not ehr.get("patient_identifier_systems"):
+            problems.append(
+                Warning(
+                    f"Trusted EHR {ehr.get('issuer')!r} names no patient_identifier_systems: "
+                    "no patient will be matched, so no patient scopes are granted for it.",
+                    id="smart_auth.W021",
+                )
+            )
     return problems
 
 

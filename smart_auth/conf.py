@@ -32,6 +32,9 @@ DEFAULTS = {
     # Other authorization servers (EHRs) whose launch-tokens, id_tokens and access tokens this
     # server accepts: list of dicts, see smart_auth.federation.TrustedEHR.
     "TRUSTED_EHRS": [],
+    # The patient store this server's pickers and matching read (smart_auth.directory): an
+    # import string of a class or factory; None: no patient is known (fail closed).
+    "PATIENT_DIRECTORY": None,
     # Hooks for patient identity across servers.
     "PATIENT_MATCHER": "smart_auth.federation.match_patient",
     "PATIENT_RESOLVER": "smart_auth.multi.resolve_patient",
@@ -45,6 +48,7 @@ IMPORT_STRINGS = (
     "PATIENT_CHOICES",
     "FHIR_USER",
     "TOKEN_RESPONSE_CONTRIBUTORS",
+    "PATIENT_DIRECTORY",
     "PATIENT_MATCHER",
     "PATIENT_RESOLVER",
     "AUTHORIZATION_VIEW_CLASS",

@@ -7,16 +7,18 @@ introspection endpoint and FHIR API, its JWKS to verify its id_tokens. Used by l
 """
 
 import logging
+import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import jwt
 import requests
-from django.apps import apps
 
 from .conf import smart_auth_settings
+from .directory import patient_directory
 from .jwks import JWKSCache, JWKSFetchError, select_key
 
 
@@ -110,7 +112,9 @@ def backend_token(ehr):
         raise FederationError(
             "temporarily_unavailable", f"The EHR refused our backend token: {response.text[:200]}"
         )
-    body = response.json()
+    body = _json(response, "backend token")
+    if not isinstance(body.get("access_token"), str):
+        raise FederationError("temporarily_unavailable", "The EHR's token response has no access_token")
     with _lock:
         _tokens[ehr.issuer] = (time.time() + int(body.get("expires_in", 60)), body["access_token"])
     return body["access_token"]
@@ -129,7 +133,7 @@ def redeem_code(ehr, code, redirect_uri, verifier):
     response = _post(ehr, ehr.token_endpoint, data)
     if response.status_code != 200:
         raise FederationError("access_denied", f"The EHR refused our code: {response.text[:200]}")
-    return response.json()
+    return _json(response, "token response")
 
 
 def introspect(ehr, token):
@@ -142,7 +146,7 @@ def introspect(ehr, token):
     )
     if response.status_code != 200:
         raise FederationError("temporarily_unavailable", f"EHR introspection failed ({response.status_code})")
-    return response.json()
+    return _json(response, "introspection")
 
 
 def fhir_read(ehr, path, token=None):
@@ -161,7 +165,7 @@ def fhir_read(ehr, path, token=None):
         raise FederationError("temporarily_unavailable", f"The EHR's FHIR API is unreachable: {exc}") from exc
     if response.status_code != 200:
         raise FederationError("invalid_request", f"The EHR answered {response.status_code} for {path}")
-    return response.json()
+    return _json(response, path)
 
 
 def client_metadata(ehr, client_id):
@@ -181,7 +185,7 @@ def client_metadata(ehr, client_id):
         raise FederationError(
             "temporarily_unavailable", f"The EHR client registry answered {response.status_code}"
         )
-    return response.json()
+    return _json(response, "client registry")
 
 
 def verify_id_token(ehr, id_token, audience=None, verify_exp=True):
@@ -211,6 +215,17 @@ def verify_id_token(ehr, id_token, audience=None, verify_exp=True):
         raise FederationError("invalid_request", f"id_token rejected: {exc}") from exc
 
 
+def _json(response, what):
+    """The EHR's JSON object answer; anything else is the EHR failing us, never our 500."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise FederationError("temporarily_unavailable", f"The EHR's {what} is not JSON") from exc
+    if not isinstance(body, dict):
+        raise FederationError("temporarily_unavailable", f"The EHR's {what} is not a JSON object")
+    return body
+
+
 def _post(ehr, url, data, headers=None):
     try:
         return _http.post(url, data=data, headers=headers or {}, timeout=ehr.timeout)
@@ -218,38 +233,123 @@ def _post(ehr, url, data, headers=None):
         raise FederationError("temporarily_unavailable", f"{url} is unreachable: {exc}") from exc
 
 
+# --- app identity -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AppIdentity:
+    """Who a registration is: RFC 7591 ``software_id`` (shared by one app's registrations at
+    several servers) and the ``client_id`` one server assigned."""
+
+    client_id: str
+    software_id: str = ""
+
+
+def identity_of(application):
+    smart = getattr(application, "smart", None)
+    return AppIdentity(application.client_id, (smart.software_id if smart else "") or "")
+
+
+def same_app(remote, application):
+    """Whether the app the EHR vouched for (``remote``) is ``application``: the same
+    ``software_id`` when both registrations have one, the same ``client_id`` when neither has;
+    a ``software_id`` is never compared with a ``client_id`` (one side without: not the same)."""
+    local = identity_of(application)
+    if remote.software_id and local.software_id:
+        return remote.software_id == local.software_id
+    if not remote.software_id and not local.software_id:
+        return bool(remote.client_id) and remote.client_id == local.client_id
+    return False
+
+
+def remote_identity(ehr, client_id, software_id=None):
+    """The EHR-side identity of ``client_id``: the ``software_id`` its introspection stated,
+    else the one in its client registry (``GET {issuer}/clients/{client_id}``)."""
+    if not client_id or not isinstance(client_id, str):
+        raise FederationError("invalid_request", "The EHR named no client for this token")
+    if software_id:
+        return AppIdentity(client_id, str(software_id))
+    metadata = client_metadata(ehr, client_id)
+    if metadata is None:
+        raise FederationError("invalid_request", "The token was issued to an app the EHR does not know")
+    return AppIdentity(client_id, metadata.get("software_id") or "")
+
+
+def require_same_app(ehr, application, client_id, software_id=None, what="token"):
+    if not same_app(remote_identity(ehr, client_id, software_id), application):
+        raise FederationError("invalid_request", f"The {what} was issued to another app")
+
+
 # --- patient matching ---------------------------------------------------------------------------
-def ehr_patient_identifiers(ehr, patient_id, token=None):
-    patient = fhir_read(ehr, f"Patient/{patient_id}", token=token)
-    return patient.get("identifier", [])
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def ehr_patient_identifiers(ehr, patient_id):
+    """The identifiers of the EHR's Patient, read with our own backend token (never a token the
+    app or the user holds, which could be scoped to edit that Patient)."""
+    if not isinstance(patient_id, str) or not FHIR_ID.match(patient_id):
+        return []
+    return fhir_read(ehr, f"Patient/{patient_id}").get("identifier", [])
 
 
 def match_patient(identifiers, systems):
-    """Default ``PATIENT_MATCHER``: our patient with one of ``identifiers`` in ``systems``."""
-    if not apps.is_installed("smart_fhir"):
-        return None
-    from smart_fhir.storage import get_storage
-
-    storage = get_storage()
-    for identifier in identifiers:
-        system, value = identifier.get("system"), identifier.get("value")
-        if not value or (systems and system not in systems):
+    """Default ``PATIENT_MATCHER``: the one local patient carrying an identifier of a system the
+    trust configuration names; None when there is none, or several (ambiguous)."""
+    directory = patient_directory()
+    found = set()
+    for identifier in identifiers if isinstance(identifiers, list) else []:
+        if not isinstance(identifier, dict):
             continue
-        found = storage.search("Patient", {"identifier": [f"{system}|{value}"], "_count": ["2"]}).resources
-        if len(found) == 1:
-            return found[0]["id"]
-    return None
+        system, value = identifier.get("system"), identifier.get("value")
+        if not isinstance(system, str) or not isinstance(value, str) or not value:
+            continue
+        if system not in (systems or ()):
+            continue  # only identifier systems the imaging side trusts for matching
+        found.update(directory.with_identifier(system, value))
+    return found.pop() if len(found) == 1 else None
 
 
-def local_patient_for(ehr, ehr_patient_id, token=None):
-    """Our patient id for the EHR's ``ehr_patient_id`` (None when no patient matches)."""
-    identifiers = ehr_patient_identifiers(ehr, ehr_patient_id, token=token)
+def local_patient_for(ehr, ehr_patient_id):
+    """Our patient id for the EHR's ``ehr_patient_id`` (None when none or several match)."""
+    identifiers = ehr_patient_identifiers(ehr, ehr_patient_id)
     return smart_auth_settings.PATIENT_MATCHER(identifiers, ehr.patient_identifier_systems)
 
 
-def same_app(remote_client_id, remote_software_id, application):
-    """Whether the app the EHR vouched for is the app asking here (software_id, else client_id)."""
-    smart = getattr(application, "smart", None)
-    local_identity = (smart.software_id if smart else "") or application.client_id
-    remote_identity = remote_software_id or remote_client_id
-    return bool(remote_identity) and remote_identity == local_identity
+# --- federated users ----------------------------------------------------------------------------
+def absolute_reference(ehr, reference):
+    """The EHR's ``fhirUser`` as an absolute URL: a relative reference is the EHR's, never ours."""
+    if not isinstance(reference, str) or not reference:
+        return ""
+    if "://" in reference:
+        return reference
+    return f"{ehr.fhir_base}/{reference.lstrip('/')}"
+
+
+def local_fhir_user(ehr, reference):
+    """Our ``fhirUser`` for an EHR user: ``Patient/<ours>`` for an EHR Patient we match; else the
+    absolute EHR URL, which no local rule reads as a local resource."""
+    absolute = absolute_reference(ehr, reference)
+    prefix = f"{ehr.fhir_base}/Patient/"
+    if absolute.startswith(prefix):
+        local = local_patient_for(ehr, absolute[len(prefix) :])
+        return f"Patient/{local}" if local else absolute
+    return absolute
+
+
+def federated_user(ehr, subject, fhir_user=None, name=""):
+    """Our user for the EHR user ``subject`` (made on first sight, no local password), with the
+    ``fhirUser`` mapping the EHR vouches for now (none: the user reaches no patient data)."""
+    from django.contrib.auth import get_user_model
+
+    from .models import SmartUser
+
+    username = f"{subject}@{urlsplit(ehr.issuer).netloc}"[:150]
+    user, created = get_user_model().objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+        user.first_name = (name or "")[:150]
+        user.save(update_fields=["password", "first_name"])
+    reference = local_fhir_user(ehr, fhir_user)[:255]
+    if reference:
+        SmartUser.objects.update_or_create(user=user, defaults={"fhir_user": reference})
+    else:
+        SmartUser.objects.filter(user=user).delete()
+    return user

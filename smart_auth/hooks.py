@@ -1,7 +1,8 @@
 """Default implementations of the hooks a vendor replaces through ``SMART_AUTH`` settings."""
 
-from django.apps import apps
 from oauth2_provider.settings import oauth2_settings
+
+from .directory import patient_directory, patient_name
 
 
 # Keys of a launch context that travel inside the JWT access token, so that a remote resource
@@ -42,42 +43,24 @@ def fhir_user(user):
 def patient_choices(request, user):
     """Patients a standalone launch may pick for ``user``: list of ``(id, label)``.
 
-    A patient user sees only themself; anyone else sees the patients of this deployment's FHIR
-    store (when smart_fhir is installed). Vendors replace this with their own access rules.
+    A patient user (``fhirUser`` = ``Patient/x``, one of ours) picks only themself; a user whose
+    ``fhirUser`` is another kind of local resource (a Practitioner) picks among the patients of
+    the ``PATIENT_DIRECTORY``; a user with no ``fhirUser``, or one that names another server's
+    resource (a federated user we could not map), picks nobody (fail closed). Vendors replace
+    this with their own access rules.
     """
     reference = fhir_user(user) or ""
     kind, _, ident = reference.partition("/")
-    if kind == "Patient":
-        return [(ident, _patient_label(ident))]
-    if not apps.is_installed("smart_fhir"):
+    if kind == "Patient" and ident:
+        return [(ident, patient_label(ident))]
+    if not reference or "://" in reference:
         return []
-    from smart_fhir.storage import get_storage
-
-    return [
-        (resource["id"], _name_of(resource))
-        for resource in get_storage().search("Patient", {"_count": ["200"], "_sort": ["family"]}).resources
-    ]
+    return [(resource["id"], patient_name(resource)) for resource in patient_directory().listing(200)]
 
 
 def patient_label(ident):
     """How the consent screen names a patient (their name and birth date when known)."""
-    return _patient_label(ident) if ident else ""
-
-
-def _patient_label(ident):
-    if apps.is_installed("smart_fhir"):
-        from smart_fhir.storage import get_storage
-
-        resource = get_storage().read("Patient", ident)
-        if resource:
-            return _name_of(resource)
-    return f"Patient {ident}"
-
-
-def _name_of(resource):
-    for name in resource.get("name", []):
-        text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
-        if text:
-            birth = resource.get("birthDate")
-            return f"{text} ({birth})" if birth else text
-    return f"Patient {resource.get('id')}"
+    if not ident:
+        return ""
+    resource = patient_directory().read(ident)
+    return patient_name(resource) if resource else f"Patient {ident}"

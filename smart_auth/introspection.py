@@ -82,6 +82,7 @@ def introspect(token_value, request=None, caller=None):
         "user_id",
         username_field,
         "application__client_id",
+        "application__smart__software_id",
         "smart__context",
         "smart__identity",
         "smart__jti",
@@ -111,6 +112,8 @@ def introspect(token_value, request=None, caller=None):
         if context.get(key) not in (None, "", []):
             data[key] = context[key]
     data.update(identity)  # iss/sub/fhirUser of the id_token issued with this token
+    if row["application__smart__software_id"]:
+        data["software_id"] = row["application__smart__software_id"]  # RFC 7591: the app across servers
     if row["smart__jti"]:
         data["jti"] = row["smart__jti"]
     return {k: v for k, v in data.items() if v is not None}

@@ -20,12 +20,15 @@ def _checksum(value):
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def issue(application, user, context):
-    """A new launch-token for ``application``; only its checksum is stored."""
+def issue(application, user, context, granted_scope=""):
+    """A new launch-token for ``application``; only its checksum is stored. ``granted_scope``
+    (what the app was granted with it) bounds a token exchange that uses it as subject."""
     value = "lt_" + secrets.token_urlsafe(32)
     keep = {
         k: v for k, v in context.items() if k in ("patient", "encounter", "fhirContext", "fhirUser", "tenant")
     }
+    if granted_scope:
+        keep["granted_scope"] = granted_scope
     LaunchToken.objects.create(
         token_checksum=_checksum(value),
         application=application,

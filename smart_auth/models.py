@@ -69,11 +69,6 @@ class SmartClient(models.Model):
         return f"{self.application.name} ({self.application.client_id})"
 
     @property
-    def app_identity(self):
-        """What makes two registrations of one app at several servers the same app."""
-        return self.software_id or self.application.client_id
-
-    @property
     def is_asymmetric(self):
         return self.token_endpoint_auth_method == self.AUTH_PRIVATE_KEY_JWT
 

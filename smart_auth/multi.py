@@ -9,8 +9,8 @@ with a ``patient`` per location and the design's ``fhirContext`` ``launch-full-u
 import logging
 
 import requests
-from django.apps import apps
 
+from .directory import identifier_token, patient_directory
 from .hooks import issuer_for
 from .issuance import internal_application, issue_access_token
 from .resources import normalize
@@ -51,39 +51,37 @@ def expand_context(context, audience, request=None):
 
 
 def resolve_patient(patient_id, home_base, target_base, request=None):
-    """Default ``PATIENT_RESOLVER``: the target server's patient with one of our patient's
-    identifiers, searched with a system token this server mints for that target (or None)."""
-    if not apps.is_installed("smart_fhir"):
-        return None
-    from smart_fhir.storage import get_storage
-
-    patient = get_storage().read("Patient", patient_id)
+    """Default ``PATIENT_RESOLVER``: the one target-server patient with one of our patient's
+    identifiers (values escaped for FHIR search), searched with a system token this server
+    mints for that target; None when none or several match."""
+    patient = patient_directory().read(patient_id)
     if not patient:
         return None
     token = system_token(target_base, "system/Patient.rs", request)
+    found = set()
     for identifier in patient.get("identifier", []):
         if not identifier.get("system") or not identifier.get("value"):
             continue
         try:
             response = requests.get(
                 f"{normalize(target_base)}/Patient",
-                params={"identifier": f"{identifier['system']}|{identifier['value']}"},
+                params={"identifier": identifier_token(identifier["system"], identifier["value"])},
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
                 timeout=5,
             )
         except requests.RequestException as exc:
             log.warning("patient resolver: %s unreachable: %s", target_base, exc)
             return None
-        if response.status_code != 200:
-            continue
-        entries = [
-            e
-            for e in response.json().get("entry", [])
-            if e.get("resource", {}).get("resourceType") == "Patient"
-        ]
-        if len(entries) == 1:
-            return entries[0]["resource"]["id"]
-    return None
+        try:
+            entries = response.json().get("entry", []) if response.status_code == 200 else []
+        except (ValueError, AttributeError):
+            entries = []
+        found.update(
+            e["resource"]["id"]
+            for e in entries
+            if isinstance(e, dict) and e.get("resource", {}).get("resourceType") == "Patient"
+        )
+    return found.pop() if len(found) == 1 else None
 
 
 def system_token(audience, scope, request=None, lifetime=120):

@@ -6,7 +6,8 @@ not granted.
 """
 
 from . import scopes as smart_scopes
-from .federation import introspect, local_patient_for, same_app, trusted_ehrs
+from .federation import introspect, local_patient_for, require_same_app, trusted_ehrs
+from .launch_tokens import TOKEN_TYPE
 from .resources import AudienceError
 
 
@@ -19,8 +20,9 @@ def remote_launch_context(launch_token, application, scopes):
             break
     if not data or not data.get("active"):
         raise AudienceError("invalid_request", "The launch-token is not active (expired, used or unknown)")
-    if not same_app(data.get("client_id"), data.get("software_id"), application):
-        raise AudienceError("invalid_request", "The launch-token was issued to another app")
+    if data.get("token_type") != TOKEN_TYPE:
+        raise AudienceError("invalid_request", "The launch parameter is not a launch-token")
+    require_same_app(ehr, application, data.get("client_id"), data.get("software_id"), "launch-token")
     context = {}
     patient = None
     if data.get("patient"):

@@ -59,6 +59,17 @@ def check_settings(app_configs, **kwargs):
                 id="smart_fhir.E006",
             )
         )
+    protected = config.get("PROTECTED_FIELDS", {})
+    if not isinstance(protected, dict) or not all(
+        isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)
+        for names in protected.values()
+    ):
+        problems.append(
+            Error(
+                "SMART_FHIR['PROTECTED_FIELDS'] must map resource types to lists of element names.",
+                id="smart_fhir.E020",
+            )
+        )
     if not apps.is_installed("rest_framework"):
         problems.append(Error("smart_fhir needs 'rest_framework' in INSTALLED_APPS.", id="smart_fhir.E007"))
     return problems

@@ -36,6 +36,9 @@ DEFAULTS = {
     "STORAGE_BACKEND": "smart_fhir.storage.orm.OrmStorage",
     "USER_ACCESS_POLICY": "smart_fhir.policies.default_user_access",
     "RESOURCE_FILTERS": [],
+    # Fields a token acting for a patient (patient/ scopes, or user/ scopes of a Patient user)
+    # may not change: other servers match patients on them. {resource type: [element, ...]}.
+    "PROTECTED_FIELDS": {"Patient": ["identifier"]},
     # Paging.
     "DEFAULT_PAGE_SIZE": 20,
     "MAX_PAGE_SIZE": 200,

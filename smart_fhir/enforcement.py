@@ -12,6 +12,7 @@ from __future__ import annotations
 from smart_auth.scopes import INTERACTION_LETTER
 
 from .conf import fhir_settings
+from .policies import reference_kind
 from .search import PATIENT_COMPARTMENT, SearchError, SearchQuery, parameters_for, parse_clause
 from .storage import Entry, Grant, grant_allows
 
@@ -50,6 +51,8 @@ def _grants_for(access, interaction: str, resource_type: str) -> list[Grant]:
             patients = frozenset([access.patient]) if in_compartment else None
         else:
             allowed = fhir_settings.USER_ACCESS_POLICY(access)
+            if allowed is not None and not allowed:
+                continue  # a user the policy vouches for no patient gets nothing (fail closed)
             patients = frozenset(allowed) if allowed is not None and in_compartment else None
         clauses = _constraint_clauses(resource_type, scope.query)
         if clauses is None:
@@ -119,3 +122,33 @@ def requested_patients(query: SearchQuery) -> set[str]:
                 if clause.param == "_id" or kind == "Patient":
                     found.add(ident)
     return found
+
+
+def check_protected_fields(access, interaction: str, resource_type: str, before: dict | None, after: dict):
+    """AccessDenied when a write acting for a patient changes a ``PROTECTED_FIELDS`` element.
+
+    Other servers match patients on these values (multi-server draft: ``Patient.identifier``);
+    a patient who could rewrite their identifiers could take over another patient's records
+    there. Only ``system/`` scopes of a backend client and ``user/`` scopes of a user who is not
+    a Patient may change them.
+    """
+    fields = fhir_settings.PROTECTED_FIELDS.get(resource_type) or ()
+    if not fields or _may_change_protected(access, interaction, resource_type):
+        return
+    before = before or {}
+    changed = [name for name in fields if before.get(name) != after.get(name)]
+    if changed:
+        raise AccessDenied(f"{resource_type}.{', '.join(changed)} cannot be changed with this token")
+
+
+def _may_change_protected(access, interaction, resource_type):
+    letter = letter_for(interaction)
+    user_kind = reference_kind(access.fhir_user)
+    for scope in access.scopes:
+        if not scope.allows(letter, resource_type) or scope.query:
+            continue
+        if scope.context == "system" and access.is_backend:
+            return True
+        if scope.context == "user" and access.fhir_user and user_kind != "Patient":
+            return True
+    return False

@@ -123,7 +123,7 @@ class TokenValidator:
             answer = self._introspect_remote(config, token)
             if not answer.get("active"):
                 raise InvalidToken("The access token is not active")
-        return TokenAccess.from_claims(claims, base_url, issuer)
+        return TokenAccess.from_claims(claims, base_url, issuer, local=bool(config.get("local")))
 
     def _validate_opaque(self, token, base_url, local_issuer):
         for config in self.issuers(local_issuer):
@@ -137,7 +137,9 @@ class TokenValidator:
                 if answer.get("exp") is not None and float(answer["exp"]) < time.time():
                     raise InvalidToken("The access token has expired")
                 check_audience(answer.get("aud"), base_url)
-                return TokenAccess.from_claims(answer, base_url, config["issuer"])
+                return TokenAccess.from_claims(
+                    answer, base_url, config["issuer"], local=bool(config.get("local"))
+                )
         raise InvalidToken("The access token is not active")
 
     # --- issuers, keys, introspection ------------------------------------------------------------

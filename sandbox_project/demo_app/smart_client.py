@@ -14,12 +14,14 @@ from urllib.parse import urlencode
 import jwt
 from django.conf import settings
 
+from sandbox_project.clients import DEMO_CLIENT_IDS
 from sandbox_project.keys import client_key_pem, client_kid
 
 from .trace import TracedSession, browser_step
 
 
-CLIENT_ID = "sandbox-demo-app"
+# The app is registered with a different client_id at each deployment (one software_id).
+CLIENT_IDS = DEMO_CLIENT_IDS
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 FHIR_BASES = {"ehr": lambda: settings.EHR_FHIR_BASE, "imaging": lambda: settings.IMAGING_FHIR_BASE}
 
@@ -54,9 +56,10 @@ def discover(request, iss):
     return response.json()
 
 
-def client_assertion(token_url):
+def client_assertion(token_url, role):
+    client_id = CLIENT_IDS[role]
     now = int(time.time())
-    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": token_url, "exp": now + 240, "jti": uuid.uuid4().hex}
+    claims = {"iss": client_id, "sub": client_id, "aud": token_url, "exp": now + 240, "jti": uuid.uuid4().hex}
     return jwt.encode(
         claims, client_key_pem("app"), algorithm="RS384", headers={"kid": client_kid("app"), "typ": "JWT"}
     )
@@ -84,7 +87,7 @@ def authorize_url(request, iss, scope, launch=None, extra=None, resources=None):
     session.modified = True
     params = {
         "response_type": "code",
-        "client_id": CLIENT_ID,
+        "client_id": CLIENT_IDS[role],
         "redirect_uri": f"{settings.APP_URL}/callback/{role}",
         "scope": scope,
         "state": state,
@@ -121,7 +124,7 @@ def finish_authorization(request, role, query):
         "redirect_uri": hop["redirect_uri"],
         "code_verifier": hop["verifier"],
         "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": client_assertion(hop["token_endpoint"]),
+        "client_assertion": client_assertion(hop["token_endpoint"], hop["role"]),
     }
     response = http(request).post(hop["token_endpoint"], data=data)
     if response.status_code != 200:
@@ -139,7 +142,8 @@ def finish_authorization(request, role, query):
                 request,
                 role_of(base),
                 base,
-                dict(token, patient=patients.get(base, token.get("patient"))),
+                # A server with no patient of its own gets none (never another server's id).
+                dict(token, patient=patients.get(base)),
                 hop["token_endpoint"],
             )
     else:
@@ -156,18 +160,18 @@ def remember(request, role, iss, token, token_endpoint):
 def backend_token(request, iss, scope="system/*.rs"):
     config = discover(request, iss)
     token = _token_request(
-        request, config["token_endpoint"], {"grant_type": "client_credentials", "scope": scope}
+        request, config["token_endpoint"], {"grant_type": "client_credentials", "scope": scope}, role_of(iss)
     )
     remember(request, role_of(iss), iss, token, config["token_endpoint"])
     return token
 
 
-def _token_request(request, token_endpoint, data):
-    """A token request authenticated with the app's key (private_key_jwt)."""
+def _token_request(request, token_endpoint, data, role):
+    """A token request authenticated with the app's key (private_key_jwt) as its client at ``role``."""
     data = {
         **data,
         "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": client_assertion(token_endpoint),
+        "client_assertion": client_assertion(token_endpoint, role),
     }
     response = http(request).post(token_endpoint, data=data)
     if response.status_code != 200:
@@ -209,6 +213,6 @@ def token_exchange(request, subject_token, subject_type, scope="patient/*.rs"):
         "subject_token_type": subject_type,
         "scope": scope,
     }
-    token = _token_request(request, config["token_endpoint"], data)
+    token = _token_request(request, config["token_endpoint"], data, "imaging")
     remember(request, "imaging", iss, token, config["token_endpoint"])
     return token

@@ -50,6 +50,8 @@ SMART_FHIR = {
         "Practitioner",
     ],
 }
+SMART_FHIR["USER_ACCESS_POLICY"] = "smart_fhir.policies.practitioners_see_all"  # an explicit opt-in
+SMART_AUTH["PATIENT_DIRECTORY"] = "smart_fhir.directory.StoragePatientDirectory"
 # --- end smart_fhir ---
 
 # --- fhircast_hub ---------------------------------------------------------------------------

@@ -10,19 +10,21 @@ patient. Errors follow RFC 8693 §2.2.2: a bad subject token is ``invalid_reques
 import json
 
 import jwt
-from django.contrib.auth import get_user_model
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.grant_types.base import GrantTypeBase
 
+from .. import scopes as smart_scopes
 from ..federation import (
     FederationError,
+    federated_user,
     introspect,
     local_patient_for,
-    same_app,
+    require_same_app,
     trusted_ehr,
     trusted_ehrs,
     verify_id_token,
 )
+from ..hooks import fhir_user
 from ..remote_launch import without_patient_scopes
 from .targets import checked_token_targets
 
@@ -87,14 +89,28 @@ class TokenExchangeGrant(GrantTypeBase):
             raise errors.InvalidRequestError(description="scope is required", request=request)
         self._check_targets(request, params)
         try:
-            user, patient = self._subject(request, subject_token, subject_type)
+            user, patient, subject_scope = self._subject(request, subject_token, subject_type)
         except FederationError as exc:
             raise errors.InvalidRequestError(description=exc.description, request=request) from exc
+        own = _own_patient(user)
+        if own is not None and patient and patient != own:
+            raise errors.InvalidRequestError(
+                description="The subject's patient is not the patient user", request=request
+            )
         request.user = user
         request.smart_context = {"patient": patient, "need_patient_banner": True} if patient else {}
-        request.scopes = request.scope.split()
+        reference = fhir_user(user)
+        if reference:
+            request.smart_context["fhirUser"] = reference  # user/ scopes follow the user policy
+        request.scopes = within_subject_grant(smart_scopes.split(request.scope), subject_scope)
         if not patient:
             request.scopes = without_patient_scopes(request.scopes)
+        if not request.scopes:
+            # oauthlib would fall back to the raw ``scope`` parameter for an empty list.
+            raise errors.InvalidScopeError(
+                description="Nothing asked for is covered by the subject token and a matched patient",
+                request=request,
+            )
         self.validate_scopes(request)
         for validator in self.custom_validators.post_token:
             validator(request)
@@ -106,13 +122,17 @@ class TokenExchangeGrant(GrantTypeBase):
         request.resource = checked_token_targets(wanted, request)
 
     def _subject(self, request, token, token_type):
-        """``(local user, local patient id or None)`` the subject token vouches for."""
+        """``(local user, local patient id or None, scopes the subject was granted or None)``.
+
+        An id_token grants no API access of its own: it vouches for a user (``user/`` scopes
+        bounded by the registration, never patient scopes). An access token or launch-token
+        bounds what may be granted here by the scopes it carries.
+        """
         if token_type == ID_TOKEN:
             ehr = self._ehr_of_jwt(token)
             claims = verify_id_token(ehr, token)
-            if not same_app(_first(claims.get("aud")), None, request.client):
-                raise FederationError("invalid_request", "The id_token was issued to another app")
-            return federated_user(ehr, claims["sub"], claims.get("fhirUser")), None
+            require_same_app(ehr, request.client, _first(claims.get("aud")), what="id_token")
+            return federated_user(ehr, claims["sub"], claims.get("fhirUser")), None, None
         data = None
         for ehr in trusted_ehrs():
             data = introspect(ehr, token)
@@ -120,13 +140,13 @@ class TokenExchangeGrant(GrantTypeBase):
                 break
         if not data or not data.get("active"):
             raise FederationError("invalid_request", "The subject token is not active at any trusted issuer")
-        if token_type == LAUNCH_TOKEN and data.get("token_type") != LAUNCH_TOKEN:
-            raise FederationError("invalid_request", "The subject token is not a launch-token")
-        if not same_app(data.get("client_id"), data.get("software_id"), request.client):
-            raise FederationError("invalid_request", "The subject token was issued to another app")
+        is_launch_token = data.get("token_type") == LAUNCH_TOKEN
+        if (token_type == LAUNCH_TOKEN) != is_launch_token:
+            raise FederationError("invalid_request", "subject_token_type does not match the subject token")
+        require_same_app(ehr, request.client, data.get("client_id"), data.get("software_id"), "subject token")
         user = federated_user(ehr, data.get("sub") or data.get("client_id"), data.get("fhirUser"))
         patient = local_patient_for(ehr, data["patient"]) if data.get("patient") else None
-        return user, patient
+        return user, patient, str(data.get("granted_scope" if is_launch_token else "scope") or "")
 
     def _ehr_of_jwt(self, token):
         try:
@@ -139,22 +159,37 @@ class TokenExchangeGrant(GrantTypeBase):
         return ehr
 
 
+def _own_patient(user):
+    """The local patient a patient user is (None for any other user)."""
+    kind, _, ident = (fhir_user(user) or "").partition("/")
+    return ident if kind == "Patient" else None
+
+
 def _first(value):
     return value[0] if isinstance(value, list) and value else value
 
 
-def federated_user(ehr, subject, fhir_user=None, name=""):
-    """Our user for the EHR user ``subject`` (made on first sight; no local password)."""
-    from urllib.parse import urlsplit
+def within_subject_grant(asked, subject_scope):
+    """RFC 8693 §2.1: the asked scopes the subject token's own grant covers (a resource scope
+    equal or narrower, in the same context; other scopes as carried). ``None``: an id_token,
+    which carries no grant; only its ``user/`` and identity scopes are considered."""
+    if subject_scope is None:
+        return [raw for raw in asked if not _is_patient_scope(raw)]
+    granted = smart_scopes.parse_scopes(smart_scopes.split(subject_scope))
+    kept = []
+    for raw in asked:
+        try:
+            scope = smart_scopes.parse_scope(raw)
+        except smart_scopes.ScopeError:
+            kept.append(raw)  # left for validate_scopes to refuse as invalid_scope
+            continue
+        if isinstance(scope, smart_scopes.ResourceScope):
+            if smart_scopes.is_narrowing(scope, granted):
+                kept.append(raw)
+        elif raw not in ("launch", "launch/patient", "launch-token"):
+            kept.append(raw)
+    return kept
 
-    from ..models import SmartUser
 
-    username = f"{subject}@{urlsplit(ehr.issuer).netloc}"[:150]
-    user, created = get_user_model().objects.get_or_create(username=username)
-    if created:
-        user.set_unusable_password()
-        user.first_name = (name or "")[:150]
-        user.save(update_fields=["password", "first_name"])
-        if fhir_user:
-            SmartUser.objects.create(user=user, fhir_user=f"{ehr.fhir_base}/{fhir_user}"[:255])
-    return user
+def _is_patient_scope(raw):
+    return raw.startswith("patient/") or raw == "launch/patient"

@@ -402,7 +402,9 @@ class SmartOAuth2Validator(OAuth2Validator):
             if key not in ("fhirUser",) and value not in (None, ""):
                 token[key] = value
         if "launch-token" in granted and request.grant_type in ("authorization_code", "refresh_token"):
-            token["launch_token"] = launch_tokens.issue(request.client, request.user, context)
+            token["launch_token"] = launch_tokens.issue(
+                request.client, request.user, context, granted_scope=token.get("scope", "")
+            )
         for contributor in smart_auth_settings.TOKEN_RESPONSE_CONTRIBUTORS:
             token.update(contributor(request, token) or {})
         return result

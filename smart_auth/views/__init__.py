@@ -1,6 +1,7 @@
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from .authorize import SmartAuthorizationView
+from ..pending import PendingAuthorization
+from .authorize import AuthorizationError, DecisionError, SmartAuthorizationView, param
 from .discovery import SmartConfigurationView
 from .endpoints import (
     ClientRegistryView,
@@ -27,6 +28,10 @@ def authorization_view(request, *args, **kwargs):
 
 
 __all__ = [
+    "AuthorizationError",
+    "DecisionError",
+    "PendingAuthorization",
+    "param",
     "authorization_view",
     "ClientRegistryView",
     "LaunchView",

@@ -2,9 +2,16 @@
 
 DOT's AuthorizationView carries the request through hidden form fields and treats POST as its
 consent submit. SMART needs POST as a way to *send* an authorization request, so this view keeps
-each pending authorization server-side (in the session, under a random key) and the consent and
-picker forms carry only that key and the user's choices. oauthlib still validates the client,
-redirect URI, PKCE and scopes, at the request and again when the code is created.
+each pending authorization server-side (:class:`~smart_auth.pending.PendingAuthorization`, in the
+session under a random key) and the consent and picker forms carry only that key and the user's
+choices. oauthlib still validates the client, redirect URI, PKCE and scopes, at the request and
+again when the code is created.
+
+Extension points (public, documented in docs/smart_auth.md): subclass the view, name it in
+``SMART_AUTH["AUTHORIZATION_VIEW_CLASS"]`` and override the hooks ``external_step``,
+``resolve_user_and_patient``, ``consent_context``, ``read_decision``, ``standing_decision`` and
+``record_decision``; resume a flow from another view with ``for_request`` and
+``continue_authorization`` / ``fail``.
 """
 
 import secrets
@@ -13,7 +20,6 @@ from urllib.parse import urlencode
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.clickjacking import xframe_options_deny
@@ -36,11 +42,11 @@ from ..limits import request_problem
 from ..models import LaunchContext
 from ..multi import expand_context
 from ..oauth2.validators import smart_client_of, verified_id_token_subject
+from ..pending import PendingAuthorization
 from ..remote_launch import remote_launch_context
 from ..resources import AudienceError, governed_audience
 
 
-PENDING = "smart_auth:pending:"
 STASHED_POST = "smart_auth:post:"
 # prompt=login: the parameter and session key of the one request allowed on after the sign-in.
 FRESH_LOGIN = "_fresh_login"
@@ -59,7 +65,19 @@ _CREDENTIAL_KEYS = (
 
 
 class AuthorizationError(AudienceError):
-    """A refusal reported to the client as an error redirect."""
+    """A refusal reported to the client as an error redirect (``error``, ``description``)."""
+
+
+class DecisionError(Exception):
+    """A consent form the user could not have sent (a value that was not offered): HTTP 400."""
+
+
+def param(params, name):
+    """The first value of ``name`` in a list of ``(name, value)`` request parameters."""
+    for key, value in params:
+        if key == name:
+            return value
+    return None
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -72,14 +90,75 @@ class SmartAuthorizationView(OAuthLibMixin, View):
     picker_template = "smart_auth/pick.html"
     error_template = "smart_auth/error.html"
 
+    @classmethod
+    def for_request(cls, request):
+        """An instance bound to ``request``, to resume a pending authorization from another
+        view (e.g. a callback from another server)."""
+        view = cls()
+        view.setup(request)
+        return view
+
     def get_template_name(self):
         return smart_auth_settings.AUTHORIZE_TEMPLATE
+
+    # --- hooks (override in a subclass) ----------------------------------------------------------
+    def external_step(self, request, pending, application, params):
+        """Before this server signs the user in: return a response to take the browser
+        elsewhere (another server), or None to go on. Raise AuthorizationError or
+        FederationError to refuse with an error redirect."""
+        return None
+
+    def resolve_user_and_patient(self, request, pending, application):
+        """With a signed-in user: fill ``pending.context`` (patient, encounter, fhirUser) from
+        the launch and the user, narrowing ``pending.scopes`` where nothing vouches for them."""
+        self.resolve_launch(request, pending, application)
+        self.bind_user(request, pending)
+
+    def consent_context(self, request, pending, application):
+        """The consent screen's template context: what it lists."""
+        requested = smart_scopes.parse_scopes(pending.scopes)
+        items = []
+        for scope in requested:
+            subs = (
+                smart_scopes.category_subscopes(scope)
+                if isinstance(scope, smart_scopes.ResourceScope)
+                else []
+            )
+            items.append(
+                {
+                    "scope": scope.raw,
+                    "description": scope.describe(),
+                    "subscopes": [{"scope": s.raw, "description": s.describe()} for s in subs],
+                }
+            )
+        return {
+            "pending": pending.key,
+            "application": application,
+            "smart": smart_client_of(application),
+            "scope_items": items,
+            "audience": pending.audience,
+            "patient": pending.patient,
+            "patient_label": patient_label(pending.patient),
+            "user": request.user,
+        }
+
+    def read_decision(self, request, pending):
+        """An approving consent form's own fields (besides ``grant_scope``): check them against
+        what was offered and keep them in ``pending.extra``; raise DecisionError if not offered."""
+
+    def standing_decision(self, request, pending, application):
+        """Scopes to grant without asking (a pre-authorized client, a remembered consent), or None."""
+        return list(pending.scopes) if application.skip_authorization else None
+
+    def record_decision(self, request, pending, granted):
+        """Just before the code is issued for ``granted``: keep a record of the decision (and put
+        anything the token must carry into ``pending.context``)."""
 
     # --- entry points --------------------------------------------------------------------------
     def dispatch(self, request, *args, **kwargs):
         problem = request_problem(request)  # before oauthlib or the database sees the input
         if problem:
-            return self._error_page(400, "invalid_request", problem)
+            return self.error_page(400, "invalid_request", problem)
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
@@ -87,7 +166,7 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         if stash:
             params = request.session.pop(STASHED_POST + stash, None)
             if params is None:
-                return self._error_page(400, "invalid_request", "This authorization request has expired.")
+                return self.error_page(400, "invalid_request", "This authorization request has expired.")
             return self.authorize(request, [tuple(pair) for pair in params])
         return self.authorize(request, list(_pairs(request.GET)))
 
@@ -102,33 +181,36 @@ class SmartAuthorizationView(OAuthLibMixin, View):
     # --- the authorization request -------------------------------------------------------------
     def authorize(self, request, params):
         try:
-            scopes, credentials = self._validate(params)
+            scopes, credentials = self.validate_request(params)
         except FatalClientError as error:
             record("refused", "authorize", detail=str(error.oauthlib_error.description))
-            return self._error_page(
+            return self.error_page(
                 error.oauthlib_error.status_code, error.oauthlib_error.error, error.oauthlib_error.description
             )
         except OAuthToolkitError as error:
-            return self._redirect_error_from(error, credentials_client=_value(params, "client_id"))
+            return self._redirect_error_from(error, credentials_client=param(params, "client_id"))
 
         state = credentials.get("state")
         redirect_uri = credentials["redirect_uri"]
         application = credentials["request"].client
-        prompt = set((_value(params, "prompt") or "").split())
+        prompt = set((param(params, "prompt") or "").split())
         try:
             pending = self._build_pending(request, params, scopes, credentials, application)
-        except AudienceError as exc:
+            diverted = self.external_step(request, pending, application, params)
+        except (AudienceError, FederationError) as exc:
             return self._redirect_error(application, redirect_uri, exc.error, exc.description, state)
+        if diverted is not None:
+            return diverted
 
         if not request.user.is_authenticated and "none" in prompt:
             return self._redirect_error(
                 application, redirect_uri, "login_required", "No user is signed in", state
             )
-        if "login" in prompt or _value(params, FRESH_LOGIN):
+        if "login" in prompt or param(params, FRESH_LOGIN):
             # OIDC Core §3.1.2.1: sign in (again). Only the request that comes back from this
             # sign-in, carrying its one-time marker, goes on; every other prompt=login (or a
             # replayed marker) signs the user out and in again.
-            marker = _value(params, FRESH_LOGIN) or ""
+            marker = param(params, FRESH_LOGIN) or ""
             signed_in = request.user.is_authenticated
             if not (marker and signed_in and request.session.pop(FRESH_LOGIN_SESSION + marker, False)):
                 if signed_in:
@@ -143,27 +225,21 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             return self._to_login(request, params)
 
         try:
-            self._resolve_launch(request, pending, application)
-            self._bind_user(request, pending, params)
+            self.resolve_user_and_patient(request, pending, application)
         except (FederationError, AudienceError) as exc:
             return self._redirect_error(application, redirect_uri, exc.error, exc.description, state)
 
-        key = secrets.token_urlsafe(24)
-        request.session[PENDING + key] = pending
-        needs_interaction = self._needs_picker(request, pending) is not None
+        pending.save(request)
         if "none" in prompt:
-            if needs_interaction:
-                return self._fail_pending(request, key, "interaction_required", "A patient must be chosen")
-            if not self._pre_authorized(application):
-                return self._fail_pending(
-                    request, key, "consent_required", "The user has not approved this app"
-                )
-        if not needs_interaction and self._pre_authorized(application):
-            return self._issue(request, key, pending["scopes"])
-        return self._next_step(request, key)
+            if self._needs_picker(request, pending) is not None:
+                return self.fail(request, pending, "interaction_required", "A patient must be chosen")
+            if self.standing_decision(request, pending, application) is None:
+                return self.fail(request, pending, "consent_required", "The user has not approved this app")
+        return self.continue_authorization(request, pending)
 
-    def _validate(self, params):
-        """oauthlib's validation of client, redirect URI, response_type, PKCE and scopes."""
+    def validate_request(self, params):
+        """oauthlib's validation of client, redirect URI, response_type, PKCE and scopes:
+        ``(scopes, credentials)``, or FatalClientError / OAuthToolkitError."""
         uri = self.request.build_absolute_uri(self.request.path) + "?" + urlencode(params)
         core = self.get_oauthlib_core()
         try:
@@ -180,162 +256,134 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         audience = governed_audience(
             [v for k, v in params if k == "aud"], [v for k, v in params if k == "resource"], application
         )
-        launch_handle = _value(params, "launch")
+        launch_handle = param(params, "launch")
         if launch_handle and "launch" not in scopes:
             raise AuthorizationError("invalid_scope", "The launch parameter needs the launch scope")
         if not launch_handle:
             scopes = [s for s in scopes if s != "launch"]
-        return {
-            "client_id": application.client_id,
-            "credentials": {k: credentials[k] for k in _CREDENTIAL_KEYS if credentials.get(k) is not None},
-            "id_token_hint": _value(params, "id_token_hint"),
-            "scopes": list(scopes),
-            "audience": audience,
-            "context": {},
-            "launch": launch_handle,
-            "launch_user": None,
-            "created": timezone.now().timestamp(),
-        }
+        return PendingAuthorization(
+            client_id=application.client_id,
+            credentials={k: credentials[k] for k in _CREDENTIAL_KEYS if credentials.get(k) is not None},
+            id_token_hint=param(params, "id_token_hint"),
+            scopes=list(scopes),
+            audience=audience,
+            launch=launch_handle,
+        )
 
-    def _resolve_launch(self, request, pending, application):
+    def resolve_launch(self, request, pending, application):
         """The launch context: a local EHR launch, a trusted EHR's launch-token, or none."""
-        handle = pending["launch"]
+        handle = pending.launch
         if not handle:
             style = default_style_url()
             if style:
-                pending["context"]["smart_style_url"] = style
-            if pending.get("id_token_hint") and "launch/patient" in pending["scopes"]:
+                pending.context["smart_style_url"] = style
+            if pending.id_token_hint and "launch/patient" in pending.scopes:
                 # The context of the launch that issued the hinted id_token (a silent
                 # prompt=none request by a pre-authorized client, e.g. the imaging server).
-                pending["context"].update(context_of_id_token(pending["id_token_hint"], request))
+                pending.context.update(context_of_id_token(pending.id_token_hint, request))
             return
         launch = LaunchContext.objects.filter(handle=handle, application=application).first()
         if launch is not None:
             if not launch.is_usable():
                 raise AuthorizationError("invalid_request", "Unknown, expired or used launch")
-            pending["context"] = launch.as_context()
-            pending["launch_user"] = launch.user_id
+            pending.context = launch.as_context()
+            pending.launch_user = launch.user_id
             return
         if not smart_auth_settings.TRUSTED_EHRS or not handle.startswith("lt_"):
             raise AuthorizationError("invalid_request", "Unknown, expired or used launch")
-        pending["launch"] = None  # not ours to consume: the EHR consumed it at introspection
-        pending["context"], pending["scopes"] = remote_launch_context(handle, application, pending["scopes"])
+        pending.launch = None  # not ours to consume: the EHR consumed it at introspection
+        pending.context, pending.scopes = remote_launch_context(handle, application, pending.scopes)
 
-    def _bind_user(self, request, pending, params):
-        if pending["launch_user"] is not None and pending["launch_user"] != request.user.pk:
+    def bind_user(self, request, pending):
+        """The signed-in user: the launch's user, the hinted id_token's subject, their fhirUser."""
+        if pending.launch_user is not None and pending.launch_user != request.user.pk:
             raise AuthorizationError("access_denied", "This launch was made for another user")
-        hint = pending.get("id_token_hint")
+        hint = pending.id_token_hint
         if hint and verified_id_token_subject(hint, request) != str(request.user.pk):
             raise AuthorizationError("login_required", "The signed-in user does not match id_token_hint")
         reference = fhir_user(request.user)
         kind, _, ident = (reference or "").partition("/")
-        if (
-            kind == "Patient"
-            and "launch/patient" in pending["scopes"]
-            and "patient" not in pending["context"]
-        ):
-            pending["context"]["patient"] = ident  # a patient launching for themself
+        if kind == "Patient" and "launch/patient" in pending.scopes and "patient" not in pending.context:
+            pending.context["patient"] = ident  # a patient launching for themself
+        if kind == "Patient" and pending.patient and pending.patient != ident:
+            # SMART 2.2: a patient user acts for themself only, whatever a launch names.
+            raise AuthorizationError("access_denied", "A patient user can only launch for themself")
         if reference:
-            pending["context"]["fhirUser"] = reference
+            pending.context["fhirUser"] = reference
 
     def _needs_picker(self, request, pending):
-        if "launch/patient" in pending["scopes"] and not pending["context"].get("patient"):
+        if "launch/patient" in pending.scopes and not pending.patient:
             return "patient"
         return None
 
-    def _pre_authorized(self, application):
-        return bool(application.skip_authorization)
-
     # --- pickers and consent -------------------------------------------------------------------
-    def _next_step(self, request, key):
-        pending = request.session[PENDING + key]
-        application = get_application_model().objects.get(client_id=pending["client_id"])
+    def continue_authorization(self, request, pending):
+        """The next step of a pending authorization: the patient picker, a standing decision
+        (issue at once) or the consent screen."""
+        pending.save(request)
+        application = get_application_model().objects.get(client_id=pending.client_id)
         if self._needs_picker(request, pending) == "patient":
             choices = smart_auth_settings.PATIENT_CHOICES(request, request.user)
             return render(
                 request,
                 self.picker_template,
-                {"pending": key, "application": application, "choices": choices, "kind": "patient"},
+                {"pending": pending.key, "application": application, "choices": choices, "kind": "patient"},
             )
-        return render(
-            request, self.get_template_name(), self.consent_context(request, key, pending, application)
-        )
-
-    def consent_context(self, request, key, pending, application):
-        requested = smart_scopes.parse_scopes(pending["scopes"])
-        items = []
-        for scope in requested:
-            subs = (
-                smart_scopes.category_subscopes(scope)
-                if isinstance(scope, smart_scopes.ResourceScope)
-                else []
-            )
-            items.append(
-                {
-                    "scope": scope.raw,
-                    "description": scope.describe(),
-                    "subscopes": [{"scope": s.raw, "description": s.describe()} for s in subs],
-                }
-            )
-        return {
-            "pending": key,
-            "application": application,
-            "smart": smart_client_of(application),
-            "scope_items": items,
-            "audience": pending["audience"],
-            "patient": pending["context"].get("patient"),
-            "patient_label": patient_label(pending["context"].get("patient")),
-            "user": request.user,
-        }
+        granted = self.standing_decision(request, pending, application)
+        if granted is not None:
+            return self.issue(request, pending, granted)
+        return render(request, self.get_template_name(), self.consent_context(request, pending, application))
 
     def decide(self, request, key):
-        pending = request.session.get(PENDING + key)
+        pending = PendingAuthorization.load(request, key)
         if pending is None:
-            return self._error_page(400, "invalid_request", "This authorization request has expired.")
+            return self.error_page(400, "invalid_request", "This authorization request has expired.")
         if request.POST.get("action") == "deny":
-            return self._fail_pending(request, key, "access_denied", "The user denied the request")
+            return self.fail(request, pending, "access_denied", "The user denied the request")
         if "patient" in request.POST and self._needs_picker(request, pending) == "patient":
             allowed = {
                 str(ident) for ident, _label in smart_auth_settings.PATIENT_CHOICES(request, request.user)
             }
             patient = request.POST["patient"]
             if patient not in allowed:
-                return self._error_page(400, "invalid_request", "That patient cannot be chosen.")
-            pending["context"]["patient"] = patient
-            request.session[PENDING + key] = pending
-            application = get_application_model().objects.get(client_id=pending["client_id"])
-            if self._pre_authorized(application):
-                return self._issue(request, key, pending["scopes"])
-            return self._next_step(request, key)
+                return self.error_page(400, "invalid_request", "That patient cannot be chosen.")
+            pending.context["patient"] = patient
+            return self.continue_authorization(request, pending)
         if self._needs_picker(request, pending):
-            return self._next_step(request, key)
+            return self.continue_authorization(request, pending)
         action = request.POST.get("action", "")
         if action != "approve":
-            return self._fail_pending(request, key, "access_denied", "The user denied the request")
-        requested = smart_scopes.parse_scopes(pending["scopes"])
+            return self.fail(request, pending, "access_denied", "The user denied the request")
+        requested = smart_scopes.parse_scopes(pending.scopes)
         chosen = []
         for raw in smart_scopes.split(" ".join(request.POST.getlist("grant_scope"))):
             try:
                 scope = smart_scopes.parse_scope(raw)
             except smart_scopes.ScopeError:
-                return self._error_page(400, "invalid_scope", f"Unknown scope {raw!r}.")
+                return self.error_page(400, "invalid_scope", f"Unknown scope {raw!r}.")
             if not smart_scopes.is_narrowing(scope, requested):
-                return self._error_page(400, "invalid_scope", f"{raw!r} was not requested.")
+                return self.error_page(400, "invalid_scope", f"{raw!r} was not requested.")
             chosen.append(raw)
+        try:
+            self.read_decision(request, pending)
+        except DecisionError as exc:
+            return self.error_page(400, "invalid_request", str(exc))
         if not chosen:
-            return self._fail_pending(request, key, "access_denied", "The user granted no scope")
-        return self._issue(request, key, chosen)
+            return self.fail(request, pending, "access_denied", "The user granted no scope")
+        return self.issue(request, pending, chosen)
 
     # --- outcomes ------------------------------------------------------------------------------
-    def _issue(self, request, key, granted):
-        pending = request.session.pop(PENDING + key)
-        application = get_application_model().objects.get(client_id=pending["client_id"])
-        credentials = dict(pending["credentials"])
+    def issue(self, request, pending, granted):
+        """Record the decision and redirect to the client with a code for ``granted``."""
+        self.record_decision(request, pending, granted)
+        pending.discard(request)
+        application = get_application_model().objects.get(client_id=pending.client_id)
+        credentials = dict(pending.credentials)
         credentials["smart_context"] = expand_context(
-            _context_for(pending["context"], granted), pending["audience"], request
+            _context_for(pending.context, granted), pending.audience, request
         )
-        credentials["smart_launch"] = pending["launch"]
-        credentials["resource"] = pending["audience"]
+        credentials["smart_launch"] = pending.launch
+        credentials["resource"] = pending.audience
         try:
             uri, _headers, _body, _status = self.create_authorization_response(
                 request=request, scopes=" ".join(granted), credentials=credentials, allow=True
@@ -349,17 +397,15 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             user=request.user.get_username(),
             patient=credentials["smart_context"].get("patient", ""),
             scope=" ".join(granted),
-            audience=pending["audience"],
+            audience=pending.audience,
         )
         return OAuth2ResponseRedirect(uri, application.get_allowed_schemes())
 
-    def _fail_pending(self, request, key, error, description):
-        pending = request.session.pop(PENDING + key, None) or {}
-        application = get_application_model().objects.filter(client_id=pending.get("client_id")).first()
-        credentials = pending.get("credentials", {})
-        return self._redirect_error(
-            application, credentials.get("redirect_uri"), error, description, credentials.get("state")
-        )
+    def fail(self, request, pending, error, description):
+        """End ``pending`` with an RFC 6749 §4.1.2.1 error redirect to its client."""
+        pending.discard(request)
+        application = get_application_model().objects.filter(client_id=pending.client_id).first()
+        return self._redirect_error(application, pending.redirect_uri, error, description, pending.state)
 
     def _redirect_error(self, application, redirect_uri, error, description, state):
         """An RFC 6749 §4.1.2.1 error redirect, with RFC 9207 ``iss``."""
@@ -382,7 +428,7 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         if application is None and credentials_client:
             application = get_application_model().objects.filter(client_id=credentials_client).first()
         if not oauthlib_error.redirect_uri:
-            return self._error_page(
+            return self.error_page(
                 oauthlib_error.status_code, oauthlib_error.error, oauthlib_error.description
             )
         return self._redirect_error(
@@ -393,7 +439,8 @@ class SmartAuthorizationView(OAuthLibMixin, View):
             oauthlib_error.state,
         )
 
-    def _error_page(self, status, error, description):
+    def error_page(self, status, error, description):
+        """An error shown to the user (no trustworthy redirect URI to send it to)."""
         return render(
             self.request, self.error_template, {"error": error, "description": description}, status=status
         )
@@ -443,10 +490,3 @@ def _pairs(querydict):
     for key, values in querydict.lists():
         for value in values:
             yield key, value
-
-
-def _value(params, name):
-    for key, value in params:
-        if key == name:
-            return value
-    return None

@@ -14,7 +14,13 @@ from rest_framework.viewsets import ViewSet
 
 from ..capability import capability_statement
 from ..conf import fhir_settings
-from ..enforcement import AccessDenied, check_entry, passes_filters, search_grants
+from ..enforcement import (
+    AccessDenied,
+    check_entry,
+    check_protected_fields,
+    passes_filters,
+    search_grants,
+)
 from ..search import SearchError, parse_search
 from ..storage import Entry, get_storage
 from ..urls_util import fhir_base_url
@@ -217,6 +223,7 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         body = validate_resource(resource_type, request.data)
         body = {k: v for k, v in body.items() if k != "id"}  # the server assigns ids on create
         check_entry(request.auth, "create", Entry(resource_type, "", _resource=body))
+        check_protected_fields(request.auth, "create", resource_type, None, body)
         entry = get_storage().create(resource_type, body)
         return self._resource_response(entry, status.HTTP_201_CREATED, location=True)
 
@@ -229,6 +236,8 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         if current is not None and not current.deleted:
             check_entry(request.auth, "update", current)
         check_entry(request.auth, "update", Entry(resource_type, resource_id, _resource=body))
+        before = current.resource if current is not None and not current.deleted else None
+        check_protected_fields(request.auth, "update", resource_type, before, body)
         if_match = _version_from_etag(request.headers.get("If-Match"))
         entry, created = storage.update(resource_type, resource_id, body, if_match=if_match)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK

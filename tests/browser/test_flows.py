@@ -26,7 +26,7 @@ def patient_with_studies(sandbox, minimum=2):
     """A demo patient with at least ``minimum`` imaging studies, asked of the EHR's FHIR API."""
     from sandbox_project.scripted import App
 
-    app = App(sandbox["data_dir"], sandbox["app"])
+    app = App(sandbox["data_dir"], sandbox["app"], urls=sandbox)
     config = app.discover(sandbox["ehr"] + "/fhir")
     _, token = app.token_request(
         config["token_endpoint"], grant_type="client_credentials", scope="system/*.rs"

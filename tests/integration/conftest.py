@@ -8,7 +8,7 @@ from sandbox_project.scripted import App, Browser
 
 @pytest.fixture
 def app(live):
-    return App(live.data_dir, live.urls["app"])
+    return App(live.data_dir, live.urls["app"], urls=live.urls)
 
 
 @pytest.fixture

@@ -109,7 +109,7 @@ def test_dual_launch_unticked_study_is_invisible_and_revocation_ends_access(live
 
 def _patient_with_two_studies(live):
     for index in range(11, 40):
-        app = App(live.data_dir, live.urls["app"])
+        app = App(live.data_dir, live.urls["app"], urls=live.urls)
         # The EHR's own FHIR API, read with a backend token of the demo app.
         config = app.discover(live.fhir("ehr"))
         status, body = app.token_request(
@@ -183,7 +183,7 @@ def test_symmetric_or_unknown_clients_cannot_dual_launch(live, app):
     browser = Browser("clinician")
     ehr = ehr_session_and_id_token(live, app, browser, "pat-13")
     for client_id in ("secret-app", "ghost-app"):
-        other = App(live.data_dir, live.urls["app"], client_id=client_id)
+        other = App(live.data_dir, live.urls["app"], client_id=client_id, urls=live.urls)
         hint = _resign(live, ehr["id_token"], aud=client_id)
         url, state = other.authorize_url(live.fhir("imaging"), SCOPE, "imaging", login_hint=hint)
         query = browser.visit(url, f"{live.urls['app']}/callback/imaging")

@@ -11,6 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sandbox_project.clients import PUBLIC_CLIENT_IDS
 from sandbox_project.scripted import App, Browser
 
 
@@ -143,7 +144,7 @@ def test_launch_token_second_launch_at_the_imaging_server(live, app, browser):
 
 def test_launch_token_used_by_another_client_is_refused(live, app, browser):
     ehr = ehr_launch_token(live, app, browser, patient="pat-3")
-    other = App(live.data_dir, live.urls["app"], client_id="sandbox-public-app")
+    other = App(live.data_dir, live.urls["app"], urls=live.urls, client_ids=PUBLIC_CLIENT_IDS)
     url, state = other.authorize_url(
         live.fhir("imaging"), "launch patient/*.rs", "imaging", launch=ehr["launch_token"]
     )
@@ -244,7 +245,7 @@ def test_token_exchange_rules_of_rfc8693(live, app, browser):
         config["token_endpoint"],
         data={
             "grant_type": TOKEN_EXCHANGE,
-            "client_id": "sandbox-public-app",
+            "client_id": PUBLIC_CLIENT_IDS["imaging"],
             "subject_token": ehr["access_token"],
             "subject_token_type": ACCESS_TOKEN,
             "scope": "user/*.rs",

@@ -83,6 +83,7 @@ SMART_AUTH = {
     "FHIR_BASE_URLS": [f"{BASE_URL}/fhir", "http://imaging.test/fhir"],
     "SMART_STYLE_URL": f"{BASE_URL}/static/smart_auth/smart-style.json",
     "PATIENT_CHOICES": "tests.hooks.patient_choices",
+    "PATIENT_DIRECTORY": "smart_fhir.directory.StoragePatientDirectory",
 }
 
 # DOT's swappable model settings, spelled out so Django's migration tooling can resolve them.
@@ -96,6 +97,8 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 INSTALLED_APPS += ["smart_fhir"]
 SMART_FHIR = {
     "BASE_URL": f"{BASE_URL}/fhir",
+    # The test deployment opts into practitioners reading every patient (the default is closed).
+    "USER_ACCESS_POLICY": "smart_fhir.policies.practitioners_see_all",
 }
 # --- end smart_fhir ---
 

@@ -127,6 +127,7 @@ class FakeIssuer:
         body = {
             "iss": self.issuer,
             "sub": "remote-user",
+            "fhirUser": "Practitioner/remote-practitioner",
             "aud": aud,
             "client_id": "remote-app",
             "scope": scope,
