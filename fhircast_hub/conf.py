@@ -33,6 +33,11 @@ DEFAULTS = {
     # Event ids remembered per topic to acknowledge retries without re-broadcasting them.
     "DUPLICATE_ID_WINDOW": 100,
     "MAX_BODY_BYTES": 1_000_000,
+    # Deepest nesting of JSON arrays/objects accepted in a request or a WebSocket frame.
+    "MAX_JSON_DEPTH": 64,
+    # Token audiences (`aud`) the hub accepts. None: the hub URL and the SMART_AUTH
+    # FHIR_BASE_URLS on the hub's own origin.
+    "AUDIENCES": None,
 }
 
 IMPORT_STRINGS = ("TOPIC_ACCESS_POLICY",)

@@ -6,12 +6,13 @@ filtering, acknowledgement time-outs and the lease timer.
 """
 
 import asyncio
-import json
 import logging
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from smart_auth.strict_json import JsonRejected, loads
 
 from . import context as ctx
 from .conf import hub_settings
@@ -38,6 +39,18 @@ def outcome(diagnostics, code="invalid"):
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}],
     }
+
+
+def _http_status(value):
+    """An acknowledgement's status as an int in 100..599 (a number or a string of digits)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    text = str(value).strip()
+    if isinstance(value, float):
+        text = str(int(value)) if value.is_integer() else ""
+    if not (text.isdecimal() and len(text) == 3):
+        return None
+    return int(text) if 100 <= int(text) <= 599 else None
 
 
 @database_sync_to_async
@@ -185,10 +198,7 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if self.subscription is None:
             return
-        try:
-            frame = json.loads(text_data) if text_data is not None else None
-        except ValueError:
-            frame = None
+        frame = self._parse_frame(text_data)
         if not isinstance(frame, dict) or not isinstance(frame.get("id"), str):
             await self.send_json(outcome('Expected a JSON acknowledgement {"id": ..., "status": ...}.'))
             return
@@ -198,10 +208,9 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json(outcome("The acknowledgement has no 'status'.", code="required"))
                 return
             status = 200
-        try:
-            status = int(status)
-        except (TypeError, ValueError):
-            await self.send_json(outcome(f"'status' {status!r} is not an HTTP status code."))
+        status = _http_status(status)
+        if status is None:
+            await self.send_json(outcome(f"'status' {frame.get('status')!r:.40} is not an HTTP status code."))
             return
         pending = self.pending.pop(frame["id"], None)
         if pending is None:
@@ -210,6 +219,16 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         timer.cancel()
         if status >= 400:  # FHIRcast 2-5: a refusal or failure SHALL yield a SyncError
             await self._sync_error(frame["id"], name, f"Subscriber answered {status} to {name}.")
+
+    @staticmethod
+    def _parse_frame(text_data):
+        """The frame as JSON within the hub's limits, else None (answered with an outcome)."""
+        if text_data is None or len(text_data) > hub_settings.MAX_BODY_BYTES:
+            return None
+        try:
+            return loads(text_data, hub_settings.MAX_JSON_DEPTH)
+        except JsonRejected:
+            return None
 
     # --- messages from the channel layer ------------------------------------------------------
     async def fhircast_event(self, message):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import uuid
 
-from .events import ANCHOR_KEY, EventError, action, anchor_id, anchor_type, context_value
+from .events import ANCHOR_KEY, EventError, action, anchor_id, anchor_type, context_value, selected_references
 
 
 UPDATABLE = {"DiagnosticReport"}
@@ -40,17 +40,26 @@ def apply(state: dict, notification: dict) -> tuple[dict, dict]:
     ident = anchor_id(name, event["context"])
     verb = action(name)
     if verb == "open":
-        state["contexts"] = [c for c in state["contexts"] if (c["type"], c["id"]) != (anchor, ident)]
-        version = uuid.uuid4().hex
-        event["context.versionId"] = version
-        entry = {"type": anchor, "id": ident, "event": notification, "versionId": version}
-        if anchor in UPDATABLE:
-            entry["content"] = {"resourceType": "Bundle", "type": "collection", "entry": []}
+        # IHE IRA RAD-148: opening another report suspends the current one (it stays open, no
+        # longer current); re-opening a context that was never closed resumes it, with its
+        # content and versionId, and makes it current again.
+        suspended = [c for c in state["contexts"] if (c["type"], c["id"]) == (anchor, ident)]
+        state["contexts"] = [c for c in state["contexts"] if c not in suspended]
+        if suspended:
+            entry = suspended[-1]
+            entry["event"] = notification
+        else:
+            entry = {"type": anchor, "id": ident, "event": notification, "versionId": uuid.uuid4().hex}
+            if anchor in UPDATABLE:
+                entry["content"] = {"resourceType": "Bundle", "type": "collection", "entry": []}
+        event["context.versionId"] = entry["versionId"]
         state["contexts"].append(entry)
         del state["contexts"][:-MAX_OPEN_CONTEXTS]
         return state, notification
     entry = _open_entry(state, anchor, ident, name)
     if verb == "close":
+        # IRA RAD-149: the context and its content are gone; the current context becomes the
+        # newest context opened and not closed since (or empty), never a closed one.
         state["contexts"].remove(entry)
     elif verb == "update":
         if anchor not in UPDATABLE:
@@ -63,7 +72,7 @@ def apply(state: dict, notification: dict) -> tuple[dict, dict]:
         event["context.priorVersionId"] = entry["versionId"]
         entry["versionId"] = event["context.versionId"] = uuid.uuid4().hex
     elif verb == "select":
-        entry["selection"] = context_value(event["context"], "select")
+        entry["selection"] = selected_references(name, event["context"])
     return state, notification
 
 

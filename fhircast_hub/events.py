@@ -58,7 +58,9 @@ for _anchor, _keys in _OPEN_CLOSE.items():
     CATALOG[f"{_anchor}-select"] = (
         Key(ANCHOR_KEY[_anchor], (_anchor,), form="either"),
         Key("patient", ("Patient",), min=0, form="either"),
-        Key("select", (), min=0, max=0, form="reference"),
+        # 1..*: one key holding an array of references (an empty array clears the selection),
+        # or the key repeated with one reference each, as FHIRcast client libraries send it.
+        Key("select", (), min=1, max=0, form="reference"),
     )
 CATALOG["Home-open"] = ()
 CATALOG["SyncError"] = (Key("operationoutcome", ("OperationOutcome",)),)
@@ -186,9 +188,7 @@ def _check_context(name, context):
 
 def _check_item(name, rule, item):
     if rule.name == "select":
-        refs = item.get("reference", item.get("resources"))
-        if not isinstance(refs, list):
-            raise EventError(f"{name}: 'select' must hold an array of references.")
+        _select_references(name, item)
         return
     resource, reference = item.get("resource"), item.get("reference")
     if resource is not None:
@@ -210,6 +210,24 @@ def _check_item(name, rule, item):
             raise EventError(f"{name}: context key {rule.name!r} must reference a {rule.types[0]}.")
     else:
         raise EventError(f"{name}: context key {rule.name!r} needs a 'resource'.")
+
+
+def _select_references(name, item) -> list:
+    """The references of one ``select`` entry: an array of references, or one reference."""
+    refs = item.get("reference", item.get("resources"))
+    if isinstance(refs, dict):
+        refs = [refs]
+    if not isinstance(refs, list):
+        raise EventError(f"{name}: 'select' must hold an array of references (or one reference).")
+    for ref in refs:
+        if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str) or not ref["reference"]:
+            raise EventError(f"{name}: each 'select' entry must be a reference object.")
+    return refs
+
+
+def selected_references(name, context) -> list:
+    """Every reference selected by the event, over all of its ``select`` keys, in order."""
+    return [ref for item in context if item.get("key") == "select" for ref in _select_references(name, item)]
 
 
 def context_value(context, key):

@@ -1,16 +1,21 @@
 """Small HTTP helpers of the hub views: request bodies, plain-text errors and CORS."""
 
 import functools
-import json
+import logging
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from smart_auth.strict_json import JsonRejected, check_value, loads
 
 from .auth import HubHttpError
 from .conf import hub_settings
 from .context import ContextConflict
 from .events import EventError
 
+
+log = logging.getLogger("fhircast_hub")
 
 JSON_TYPES = ("application/json", "application/fhir+json")
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -28,17 +33,28 @@ def read_body(request):
     kind = content_type(request)
     if kind in JSON_TYPES:
         try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise HubHttpError(400, "The request body is not valid JSON.")
+            body = loads(request.body, hub_settings.MAX_JSON_DEPTH)
+        except JsonRejected as error:
+            raise HubHttpError(400, f"The request body is not acceptable JSON: {error}.")
         if not isinstance(body, dict):
             raise HubHttpError(400, "The request body must be a JSON object.")
         return body
     if kind in (FORM_TYPE, "multipart/form-data"):
-        repeated = [key for key, values in request.POST.lists() if len(values) > 1]
+        try:
+            fields = request.POST.lists()
+        except RequestDataTooBig:
+            raise HubHttpError(413, "The request body is too large.")
+        except SuspiciousOperation:  # e.g. more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS
+            raise HubHttpError(400, "The request form is not acceptable.")
+        repeated = [key for key, values in fields if len(values) > 1]
         if repeated:
             raise HubHttpError(400, f"Parameters may appear only once: {', '.join(repeated)}.")
-        return request.POST.dict()
+        body = request.POST.dict()
+        try:
+            check_value(body, hub_settings.MAX_JSON_DEPTH)
+        except JsonRejected as error:
+            raise HubHttpError(400, f"The request form is not acceptable: {error}.")
+        return body
     raise HubHttpError(415, f"Unsupported Content-Type {kind!r}; use JSON or a form.")
 
 
@@ -68,6 +84,10 @@ def hub_endpoint(view):
                 response = error_response(409, str(error))
             except EventError as error:
                 response = error_response(400, str(error))
+            except Exception:
+                # The traceback goes to the log; the client learns nothing of the internals.
+                log.exception("Unexpected error answering a hub request")
+                response = error_response(500, "Internal server error.")
         _add_cors(request, response)
         return response
 

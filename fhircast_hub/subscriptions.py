@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from .auth import HubHttpError, require_event_access, topic_for
+from .auth import HubHttpError, require_any_read, require_event_access, topic_for
 from .conf import hub_settings
 from .events import EventError, parse_event_list
 from .models import Subscription
@@ -26,6 +26,8 @@ def handle(request, token, params):
     topic_name = params.get("hub.topic")
     if not topic_name or not isinstance(topic_name, str):
         raise HubHttpError(400, "hub.topic is required.")
+    # Subscribing checks a read scope per event below; unsubscribing needs a read scope too.
+    require_any_read(token)
     topic = topic_for(token, topic_name)
     endpoint = _endpoint_id(params.get("hub.channel.endpoint"))
     if mode == "unsubscribe":
@@ -50,6 +52,9 @@ def _subscribe(request, token, topic, endpoint, params):
         raise HubHttpError(400, str(error))
     require_event_access(token, events, "read")
     name = params.get("subscriber.name") or ""
+    max_name = Subscription._meta.get_field("subscriber_name").max_length
+    if not isinstance(name, str) or len(name) > max_name:  # PostgreSQL would refuse it with a 500
+        raise HubHttpError(400, f"subscriber.name must be a string of at most {max_name} characters.")
     if hub_settings.REQUIRE_SUBSCRIBER_NAME and not name.strip():
         raise HubHttpError(400, "subscriber.name is required.")
     expires = timezone.now() + timedelta(seconds=_lease_seconds(params.get("hub.lease_seconds"), token))
@@ -84,10 +89,11 @@ def _subscribe(request, token, topic, endpoint, params):
 def _lease_seconds(requested, token):
     lease = hub_settings.DEFAULT_LEASE_SECONDS
     if requested not in (None, ""):
-        try:
-            lease = int(requested)
-        except (TypeError, ValueError):
+        # A JSON integer or a string of digits; never a float (1e400 is infinity) or a bool.
+        text = str(requested).strip() if isinstance(requested, int | str) else ""
+        if isinstance(requested, bool) or not text.lstrip("-").isdecimal() or len(text) > 30:
             raise HubHttpError(400, "hub.lease_seconds must be a whole number of seconds.")
+        lease = int(text)
         if lease <= 0:
             raise HubHttpError(400, "hub.lease_seconds must be positive.")
     lease = min(lease, hub_settings.MAX_LEASE_SECONDS)

@@ -3,7 +3,7 @@
 from django.views.decorators.http import require_http_methods
 
 from . import subscriptions
-from .auth import HubHttpError, authenticate, require_event_access, topic_for
+from .auth import HubHttpError, authenticate, require_any_read, require_event_access, topic_for
 from .conf import hub_settings
 from .context import current_context
 from .events import CATALOG, validate_notification
@@ -35,8 +35,8 @@ def configuration(request):
 def hub(request):
     """``POST {hub.url}``: a subscription request (form or JSON with hub.mode) or a context
     change (JSON with event)."""
+    token = authenticate(request)  # first: an unauthenticated body is never parsed
     params = read_body(request)
-    token = authenticate(request)
     if "hub.mode" in params or "event" not in params:
         return json_response(subscriptions.handle(request, token, params), status=202)
     return _context_change(token, params)
@@ -48,13 +48,14 @@ def topic(request, topic_name):
     """``GET {hub.url}/{topic}``: Get Current Context (FHIRcast 2-9); ``POST``: a context change
     addressed to the topic (the STU2 form)."""
     if request.method == "POST":
-        body = read_body(request)
         token = authenticate(request)
+        body = read_body(request)
         event = body.get("event")
         if isinstance(event, dict) and event.get("hub.topic") != topic_name:
             raise HubHttpError(400, "event.hub.topic does not match the topic in the URL.")
         return _context_change(token, body)
     token = authenticate(request)
+    require_any_read(token)
     found = topic_for(token, topic_name)
     return json_response(current_context(found.state))
 
@@ -72,6 +73,7 @@ def sessions(request):
     """``GET {hub.url}/session?user=&workstation=``: the sessions (topics) the caller may join.
     A vendor extension: FHIRcast defines no session query."""
     token = authenticate(request)
+    require_any_read(token)
     queryset = Topic.objects.select_related("user").order_by("-created")
     if token.get("username"):
         queryset = queryset.filter(user__username=token["username"])

@@ -17,9 +17,10 @@ urlpatterns = [
     ),
     path("fhir/", include("smart_auth.urls")),
 ]
+if apps.is_installed("smart_fhir"):
+    urlpatterns.append(path("fhir/", include("smart_fhir.urls")))  # any prefix works
 
 for app_label, module in (
-    ("smart_fhir", "smart_fhir.urls"),
     ("imaging_consent", "imaging_consent.urls"),
     ("fhircast_hub", "fhircast_hub.urls"),
     ("sandbox_project", "sandbox_project.pages.urls"),

@@ -25,4 +25,6 @@ def record(outcome, action, *, client_id="", user="", patient="", scope="", audi
         if limit and len(value) > limit:
             fields[name] = value[: limit - 1] + "…"
     AuditEvent.objects.create(audience=list(audience or []), **fields)
-    log.info("%s %s client=%s user=%s %s", action, outcome, client_id, user, detail)
+    # Refusals at WARNING: they are what an operator looks for when a client cannot get in.
+    level = logging.WARNING if outcome == "refused" else logging.INFO
+    log.log(level, "%s %s client=%s user=%s %s", action, outcome, client_id, user, detail)

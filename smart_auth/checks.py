@@ -1,7 +1,43 @@
 """System checks for smart_auth (ids ``smart_auth.E0xx`` / ``W0xx``, documented in docs/smart_auth.md)."""
 
-from django.core.checks import Error, Warning, register
+from urllib.parse import urlsplit
 
+from django.core.checks import Error, Warning, register
+from django.urls import NoReverseMatch, reverse
+
+from . import checking as c
+
+
+TYPES = {
+    "FHIR_BASE_URLS": c.STRINGS,
+    "LAUNCH_EXPIRE_SECONDS": c.POSITIVE,
+    "BACKEND_TOKEN_EXPIRE_SECONDS": c.POSITIVE,
+    "CLIENT_ASSERTION_MAX_LIFETIME_SECONDS": c.POSITIVE,
+    "JWKS_FETCH_TIMEOUT_SECONDS": c.POSITIVE,
+    "JWKS_CACHE_MAX_SECONDS": c.POSITIVE,
+    "CLIENT_ASSERTION_ALGORITHMS": c.STRINGS,
+    "PATIENT_CHOICES": c.STRING,
+    "FHIR_USER": c.STRING,
+    "TOKEN_RESPONSE_CONTRIBUTORS": c.STRINGS,
+    "EXTRA_CAPABILITIES": c.STRINGS,
+    "ASSOCIATED_ENDPOINTS": c.DICTS,
+    "SMART_STYLE_URL": c.OPTIONAL_STRING,
+    "USER_ACCESS_BRAND_BUNDLE": c.OPTIONAL_STRING,
+    "LAUNCH_TOKEN_EXPIRE_SECONDS": c.POSITIVE,
+    "TRUSTED_EHRS": c.DICTS,
+    "PATIENT_DIRECTORY": c.OPTIONAL_STRING,
+    "PATIENT_MATCHER": c.STRING,
+    "PATIENT_RESOLVER": c.STRING,
+    "AUTHORIZATION_VIEW_CLASS": c.STRING,
+    "AUTHORIZE_TEMPLATE": c.STRING,
+}
+HOOKS = ("PATIENT_CHOICES", "FHIR_USER", "PATIENT_MATCHER", "PATIENT_RESOLVER", "AUTHORIZATION_VIEW_CLASS")
+IDS = {
+    "dict": "smart_auth.E005",
+    "unknown": "smart_auth.E006",
+    "type": "smart_auth.E007",
+    "import": "smart_auth.E008",
+}
 
 REQUIRED_DOT = {
     "OAUTH2_VALIDATOR_CLASS": "smart_auth.oauth2.validators.SmartOAuth2Validator",
@@ -31,11 +67,26 @@ def check_settings(app_configs, **kwargs):
             )
     if not dot.get("OIDC_RSA_PRIVATE_KEY"):
         problems.append(
-            Error("OAUTH2_PROVIDER['OIDC_RSA_PRIVATE_KEY'] is required to sign tokens.", id="smart_auth.E002")
+            Error(
+                "OAUTH2_PROVIDER['OIDC_RSA_PRIVATE_KEY'] is required to sign tokens.",
+                hint="Make one with: python manage.py smart_signing_key --out signing-key.pem",
+                id="smart_auth.E002",
+            )
         )
-    smart = getattr(settings, "SMART_AUTH", {}) or {}
-    bases = smart.get("FHIR_BASE_URLS", [])
-    if not bases:
+    from .conf import DEFAULTS
+
+    check = c.SettingsCheck("SMART_AUTH", DEFAULTS, TYPES, IDS)
+    smart = check.run()
+    for key in HOOKS:
+        check.importable(key, smart[key])
+    if smart["PATIENT_DIRECTORY"]:
+        check.importable("PATIENT_DIRECTORY", smart["PATIENT_DIRECTORY"])
+    if "TOKEN_RESPONSE_CONTRIBUTORS" not in check.bad_keys:
+        for hook in smart["TOKEN_RESPONSE_CONTRIBUTORS"]:
+            check.importable("TOKEN_RESPONSE_CONTRIBUTORS", hook)
+    problems += check.errors
+    bases = smart["FHIR_BASE_URLS"]
+    if not bases and "FHIR_BASE_URLS" not in check.bad_keys:
         problems.append(
             Error(
                 "SMART_AUTH['FHIR_BASE_URLS'] must list the FHIR base URLs you govern.", id="smart_auth.E003"
@@ -44,6 +95,7 @@ def check_settings(app_configs, **kwargs):
     for base in bases:
         if not is_valid_resource_uri(base):
             problems.append(Error(f"FHIR base URL {base!r} is not an absolute URI.", id="smart_auth.E004"))
+    problems += _issuer_problems(dot.get("OIDC_ISS_ENDPOINT"))
     if not dot.get("COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS"):
         problems.append(
             Warning(
@@ -93,3 +145,33 @@ def _is_subclass(path, base_path):
         return issubclass(import_string(path), import_string(base_path))
     except (ImportError, TypeError):
         return False
+
+
+def _issuer_problems(issuer):
+    """The issuer must be where smart_auth.oauth2_urls is mounted: discovery and the accepted
+    client-assertion ``aud`` are built on it, and DOT serves OpenID discovery under it."""
+    try:
+        token_path = reverse("oauth2_provider:token")
+    except NoReverseMatch:
+        return [
+            Error(
+                "smart_auth.oauth2_urls is not mounted (no URL named oauth2_provider:token).",
+                hint='Add path("o/", include("smart_auth.oauth2_urls")) to the root URLconf.',
+                id="smart_auth.E009",
+            )
+        ]
+    if not issuer:
+        return []
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return [Error(f"The issuer {issuer!r} must be an absolute http(s) URL.", id="smart_auth.E010")]
+    mount = token_path[: -len("token/")]
+    if parts.path.rstrip("/") + "/" != mount:
+        return [
+            Error(
+                f"The issuer {issuer!r} does not match where smart_auth.oauth2_urls is mounted ({mount}).",
+                hint=f'Use issuer=f"{{PUBLIC_URL}}{mount.rstrip("/")}" in oauth2_provider_settings().',
+                id="smart_auth.E010",
+            )
+        ]
+    return []

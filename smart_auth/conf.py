@@ -4,9 +4,6 @@ from .appsettings import AppSettings
 
 
 DEFAULTS = {
-    # Issuer of id_tokens and JWT access tokens; also DOT's OIDC_ISS_ENDPOINT. None: derived
-    # from the request as <scheme>://<host>/o.
-    "ISSUER": None,
     # FHIR base URLs this authorization server governs: the accepted `aud` / `resource` values.
     "FHIR_BASE_URLS": [],
     # Launch handles (EHR launch) are single-use and expire after this many seconds.

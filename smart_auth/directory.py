@@ -20,6 +20,12 @@ class PatientDirectory(Protocol):
     def listing(self, limit: int) -> list[dict]:
         """Patient resources a picker may list (the hook ``PATIENT_CHOICES`` narrows them)."""
 
+    # Optional: with it the standalone-launch picker searches and pages (smart_auth.picker).
+    # def search(self, terms: dict, offset: int, limit: int) -> list[dict]:
+    #     """Patients matching every term (``name`` prefix, ``birthdate`` YYYY[-MM[-DD]],
+    #     ``identifier`` ``[system|]value``), in a stable order, ``limit`` from ``offset``; raise
+    #     smart_auth.picker.PickerSearchError for a search it cannot run."""
+
 
 class NoPatients:
     """The directory used when none is configured: it knows no patient."""

@@ -1,5 +1,8 @@
 """Default implementations of the hooks a vendor replaces through ``SMART_AUTH`` settings."""
 
+from urllib.parse import urlsplit
+
+from django.urls import reverse
 from oauth2_provider.settings import oauth2_settings
 
 from .directory import patient_directory, patient_name
@@ -24,6 +27,17 @@ def issuer_for(request):
     return oauth2_settings.oidc_issuer(request)
 
 
+def endpoint_url(request, name):
+    """Absolute URL of one of our endpoints on the issuer's origin.
+
+    Discovery publishes these and the token endpoint accepts a client assertion whose ``aud`` is
+    this URL: both derive from the issuer, so they cannot disagree with it (behind a proxy the
+    request's own host may not be the public one).
+    """
+    parts = urlsplit(issuer_for(request))
+    return f"{parts.scheme}://{parts.netloc}{reverse(name)}"
+
+
 def token_claims_context(request):
     context = getattr(request, "smart_context", None) or {}
     return {key: context[key] for key in TOKEN_CLAIM_KEYS if context.get(key) not in (None, "", [])}
@@ -41,20 +55,27 @@ def fhir_user(user):
 
 
 def patient_choices(request, user):
-    """Patients a standalone launch may pick for ``user``: list of ``(id, label)``.
+    """Patients a standalone launch may pick for ``user``: a list of ``(id, label)``.
 
     A patient user (``fhirUser`` = ``Patient/x``, one of ours) picks only themself; a user whose
     ``fhirUser`` is another kind of local resource (a Practitioner) picks among the patients of
-    the ``PATIENT_DIRECTORY``; a user with no ``fhirUser``, or one that names another server's
-    resource (a federated user we could not map), picks nobody (fail closed). Vendors replace
-    this with their own access rules.
+    the ``PATIENT_DIRECTORY`` (in the authorization's picker one page at a time, narrowed by its
+    search fields; for a chosen ``patient`` just that one: :mod:`smart_auth.picker`); a user with
+    no ``fhirUser``, or one that names another server's resource (a federated user we could not
+    map), picks nobody (fail closed). Vendors replace this with their own access rules.
     """
-    reference = fhir_user(user) or ""
+    from .conf import smart_auth_settings
+
+    reference = smart_auth_settings.FHIR_USER(user) or ""
     kind, _, ident = reference.partition("/")
     if kind == "Patient" and ident:
         return [(ident, patient_label(ident))]
     if not reference or "://" in reference:
         return []
+    from .picker import is_picking, search_patients
+
+    if is_picking(request):
+        return search_patients(request)
     return [(resource["id"], patient_name(resource)) for resource in patient_directory().listing(200)]
 
 

@@ -23,7 +23,7 @@ def default_style_url():
         return ""
     if urlsplit(path).netloc:
         return path  # STATIC_URL on another host (a CDN)
-    issuer = urlsplit(smart_auth_settings.ISSUER or oauth2_settings.OIDC_ISS_ENDPOINT or "")
+    issuer = urlsplit(oauth2_settings.OIDC_ISS_ENDPOINT or "")
     return f"{issuer.scheme}://{issuer.netloc}{path}" if issuer.netloc else ""
 
 

@@ -1,7 +1,13 @@
 """``OAUTH2_PROVIDER`` settings that smart_auth needs, for a vendor's settings module.
 
-OAUTH2_PROVIDER = oauth2_provider_settings(private_key_pem, issuer="https://ehr.example/o")
+OAUTH2_PROVIDER = oauth2_provider_settings(read_signing_key(BASE_DIR / "signing-key.pem"),
+                                           issuer="https://ehr.example/o")
 """
+
+from .signing_keys import read_signing_key
+
+
+__all__ = ["oauth2_provider_settings", "read_signing_key"]
 
 
 def oauth2_provider_settings(private_key_pem, issuer, inactive_keys=(), **overrides):

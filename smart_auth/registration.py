@@ -16,6 +16,27 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE}
 AUTH_METHODS = {m for m, _ in SmartClient.AUTH_METHODS}
 
+# The metadata register_client() reads (RFC 7591 §2, SMART's launch_uri, and this project's own
+# keys); anything else is refused rather than dropped silently.
+FIELDS = {
+    "client_name": "RFC 7591: the name people see on the consent screen",
+    "redirect_uris": "RFC 7591: exact redirect URIs (required for authorization_code)",
+    "grant_types": "RFC 7591: authorization_code (default), refresh_token, client_credentials, "
+    + TOKEN_EXCHANGE,
+    "response_types": 'RFC 7591: only ["code"]',
+    "token_endpoint_auth_method": "RFC 7591: none, client_secret_basic, client_secret_post or "
+    "private_key_jwt (default private_key_jwt with jwks/jwks_uri, else none)",
+    "scope": "RFC 7591: the scopes the client may ask for, space-separated",
+    "jwks": "RFC 7591: the client's public keys (private_key_jwt)",
+    "jwks_uri": "RFC 7591: where the client publishes its public keys (private_key_jwt)",
+    "logo_uri": "RFC 7591: a logo shown on the consent screen",
+    "software_id": "RFC 7591: the same app at several authorization servers shares it",
+    "client_id": "this project: use this client_id instead of a generated one",
+    "launch_uri": "SMART: the app's launch URL (EHR launch)",
+    "skip_authorization": "this project: true skips the consent screen (pre-authorized clients)",
+    "audiences": "this project: FHIR bases a backend token names when the request gives none",
+}
+
 
 def validate_jwks(jwks):
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
@@ -39,6 +60,13 @@ def register_client(metadata):
     ``(application, plaintext_secret_or_None)``."""
     if not isinstance(metadata, dict):
         raise ValidationError("client metadata must be a JSON object")
+    unknown = sorted(set(metadata) - set(FIELDS))
+    if unknown:
+        raise ValidationError(
+            f"unsupported client metadata: {', '.join(unknown)} (accepted: {', '.join(sorted(FIELDS))})"
+        )
+    if metadata.get("response_types", ["code"]) != ["code"]:
+        raise ValidationError('response_types must be ["code"]')
     name = metadata.get("client_name") or "SMART app"
     redirect_uris = metadata.get("redirect_uris") or []
     grant_types = metadata.get("grant_types") or ["authorization_code"]

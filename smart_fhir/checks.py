@@ -6,18 +6,48 @@ from django.apps import apps
 from django.core.checks import Error, Tags, register
 from django.utils.module_loading import import_string
 
+from smart_auth import checking as c
+
 
 def _absolute(url):
     parts = urlsplit(url or "")
     return bool(parts.scheme in ("http", "https") and parts.netloc)
 
 
+TYPES = {
+    "BASE_URL": c.OPTIONAL_STRING,
+    "RESOURCE_TYPES": c.STRINGS,
+    "READ_ONLY": c.BOOL,
+    "TRUST_LOCAL_ISSUER": c.BOOL,
+    "ACCESS_TOKEN_ALGORITHMS": c.STRINGS,
+    "CLOCK_SKEW_SECONDS": c.NON_NEGATIVE,
+    "INTROSPECTION_CACHE_SECONDS": c.NON_NEGATIVE,
+    "INTROSPECTION_TIMEOUT_SECONDS": c.POSITIVE,
+    "JWKS_FETCH_TIMEOUT_SECONDS": c.POSITIVE,
+    "JWKS_CACHE_MAX_SECONDS": c.POSITIVE,
+    "STORAGE_BACKEND": c.STRING,
+    "USER_ACCESS_POLICY": c.STRING,
+    "RESOURCE_FILTERS": c.STRINGS,
+    "DEFAULT_PAGE_SIZE": c.POSITIVE,
+    "MAX_PAGE_SIZE": c.POSITIVE,
+    "SMART_CONFIGURATION": c.OPTIONAL_DICT,
+}
+IDS = {
+    "dict": "smart_fhir.E008",
+    "unknown": "smart_fhir.E009",
+    "type": "smart_fhir.E010",
+    "import": "smart_fhir.E004",
+}
+
+
 @register(Tags.compatibility)
 def check_settings(app_configs, **kwargs):
-    from django.conf import settings
+    from .conf import DEFAULTS
 
-    config = getattr(settings, "SMART_FHIR", {}) or {}
-    problems = []
+    check = c.SettingsCheck("SMART_FHIR", DEFAULTS, TYPES, IDS)
+    # Keys with a wrong type were reported once; the checks below see their defaults.
+    config = check.run()
+    problems = check.errors + _storage_problems(config) + _base_url_problems(config.get("BASE_URL"))
     base = config.get("BASE_URL")
     if base is not None and not _absolute(base):
         problems.append(
@@ -40,9 +70,7 @@ def check_settings(app_configs, **kwargs):
                 )
         if entry.get("introspect", "never") not in ("always", "opaque", "never"):
             problems.append(Error("'introspect' must be always, opaque or never.", id="smart_fhir.E003"))
-    for key in ("STORAGE_BACKEND", "USER_ACCESS_POLICY"):
-        if key in config:
-            problems.extend(_importable(key, config[key]))
+    problems.extend(_importable("USER_ACCESS_POLICY", config["USER_ACCESS_POLICY"]))
     for hook in config.get("RESOURCE_FILTERS", []):
         problems.extend(_importable("RESOURCE_FILTERS", hook))
     if not apps.is_installed("smart_auth") and not issuers:
@@ -73,6 +101,52 @@ def check_settings(app_configs, **kwargs):
     if not apps.is_installed("rest_framework"):
         problems.append(Error("smart_fhir needs 'rest_framework' in INSTALLED_APPS.", id="smart_fhir.E007"))
     return problems
+
+
+def _storage_problems(config):
+    try:
+        backend = import_string(config["STORAGE_BACKEND"])
+    except ImportError as exc:
+        return [
+            Error(
+                f"SMART_FHIR['STORAGE_BACKEND']: cannot import {config['STORAGE_BACKEND']!r} ({exc}).",
+                id="smart_fhir.E004",
+            )
+        ]
+    held = getattr(backend, "resource_types", None)
+    if held is None:
+        return []
+    missing = [t for t in config["RESOURCE_TYPES"] if t not in held]
+    if not missing:
+        return []
+    return [
+        Error(
+            f"SMART_FHIR['RESOURCE_TYPES'] names types the storage does not hold: {', '.join(missing)}.",
+            hint=f"{config['STORAGE_BACKEND']} holds {', '.join(sorted(held))}.",
+            id="smart_fhir.E011",
+        )
+    ]
+
+
+def _base_url_problems(base):
+    """A token's aud must be this server's base, and the local smart_auth only issues tokens for
+    the bases in its FHIR_BASE_URLS."""
+    from django.conf import settings
+
+    if not base or not apps.is_installed("smart_auth"):
+        return []
+    governed = (getattr(settings, "SMART_AUTH", {}) or {}).get("FHIR_BASE_URLS", [])
+    if not isinstance(governed, list | tuple):
+        return []  # smart_auth.E007 reports it
+    if base.rstrip("/") in {str(b).rstrip("/") for b in governed}:
+        return []
+    return [
+        Error(
+            f"SMART_FHIR['BASE_URL'] {base!r} is not among SMART_AUTH['FHIR_BASE_URLS'].",
+            hint="The local authorization server would never issue a token this server accepts.",
+            id="smart_fhir.E012",
+        )
+    ]
 
 
 def _importable(key, value):

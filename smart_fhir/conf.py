@@ -42,6 +42,12 @@ DEFAULTS = {
     # Paging.
     "DEFAULT_PAGE_SIZE": 20,
     "MAX_PAGE_SIZE": 200,
+    # Limits on what a client may send (over them: OperationOutcome 400, or 413 for the body).
+    "MAX_BODY_BYTES": 5_000_000,
+    "MAX_JSON_DEPTH": 64,
+    "MAX_SEARCH_PARAMETERS": 50,  # search values in one request (each AND, each _include, ...)
+    "MAX_OR_VALUES": 100,  # comma-separated values of one parameter
+    "MAX_SEARCH_OFFSET": 1_000_000,
     # Served at {base}/.well-known/smart-configuration when smart_auth is not installed.
     "SMART_CONFIGURATION": None,
 }

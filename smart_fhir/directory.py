@@ -7,7 +7,7 @@ over its storage; smart_auth never imports smart_fhir.
 from smart_auth.directory import identifier_token
 
 from .search import SearchError
-from .storage import get_storage
+from .storage import StorageError, get_storage
 
 
 class StoragePatientDirectory:
@@ -24,3 +24,19 @@ class StoragePatientDirectory:
 
     def listing(self, limit):
         return get_storage().search("Patient", {"_count": [str(limit)], "_sort": ["family"]}).resources
+
+    def search(self, terms, offset, limit):
+        """The picker's search (smart_auth.picker): one indexed page, no COUNT, ordered by id
+        (an order the (type, id) index serves: sorting 100,000 names per page is not)."""
+        from smart_auth.picker import PickerSearchError
+
+        params = {"_count": [str(limit)], "_offset": [str(offset)], "_total": ["none"], "_sort": ["_id"]}
+        params.update({name: [value] for name, value in terms.items() if name in PICKER_TERMS})
+        try:
+            return get_storage().search("Patient", params).resources
+        except (SearchError, StorageError) as exc:
+            raise PickerSearchError(str(exc)) from exc
+
+
+# The picker's fields are Patient search parameters of the same names.
+PICKER_TERMS = ("name", "birthdate", "identifier")

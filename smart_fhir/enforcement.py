@@ -21,6 +21,16 @@ class AccessDenied(Exception):
     """403: the token's scopes or launch context do not allow this."""
 
 
+class HiddenByFilter(AccessDenied):
+    """404: a RESOURCE_FILTERS hook hides the resource (answered as if it did not exist)."""
+
+
+# Interactions a patient-confined token may use on types outside the patient compartment
+# (Practitioner, Endpoint, Organization...): those resources are shared by every patient, so
+# SMART's "patient/ scopes cover the patient in context" leaves them readable at most.
+SHARED_TYPE_LETTERS = frozenset("rs")
+
+
 def letter_for(interaction: str) -> str:
     return INTERACTION_LETTER[interaction]
 
@@ -48,11 +58,15 @@ def _grants_for(access, interaction: str, resource_type: str) -> list[Grant]:
         elif scope.context == "patient":
             if not access.patient:
                 continue  # a patient/ scope without a patient in context reaches nothing
+            if not in_compartment and letter not in SHARED_TYPE_LETTERS:
+                continue  # no writes to resources every patient shares
             patients = frozenset([access.patient]) if in_compartment else None
         else:
             allowed = fhir_settings.USER_ACCESS_POLICY(access)
             if allowed is not None and not allowed:
                 continue  # a user the policy vouches for no patient gets nothing (fail closed)
+            if allowed is not None and not in_compartment and letter not in SHARED_TYPE_LETTERS:
+                continue  # a user confined to patients (a Patient user) writes no shared types
             patients = frozenset(allowed) if allowed is not None and in_compartment else None
         clauses = _constraint_clauses(resource_type, scope.query)
         if clauses is None:
@@ -85,11 +99,28 @@ def check_entry(access, interaction: str, entry: Entry, grants: list[Grant] | No
     if not any(grant_allows(g, entry) for g in grants):
         raise AccessDenied(f"{entry.resource_type}/{entry.resource_id} is outside what the token grants")
     if not passes_filters(access, entry):
-        raise AccessDenied(f"Access to {entry.resource_type}/{entry.resource_id} is not permitted")
+        raise HiddenByFilter(f"{entry.resource_type}/{entry.resource_id} is not known")
 
 
 def passes_filters(access, entry: Entry) -> bool:
     return all(hook(access, entry.resource_type, entry.resource) for hook in fhir_settings.RESOURCE_FILTERS)
+
+
+def filter_clauses(access, resource_type: str):
+    """What the RESOURCE_FILTERS hooks allow of ``resource_type``, as search clauses (ANDed) the
+    storage can apply before counting and paging; None when some hook cannot say it that way
+    (then the search filters every match in memory, see smart_fhir.api.search).
+
+    A hook may have a ``search_clauses(access, resource_type)`` attribute returning a list of
+    ``Clause`` (``[]``: no restriction) or None (not expressible)."""
+    clauses = []
+    for hook in fhir_settings.RESOURCE_FILTERS:
+        expressed = getattr(hook, "search_clauses", None)
+        found = expressed(access, resource_type) if expressed is not None else None
+        if found is None:
+            return None
+        clauses.extend(found)
+    return clauses
 
 
 def search_grants(access, query: SearchQuery) -> list[Grant] | None:

@@ -3,24 +3,27 @@
 import functools
 
 from django.apps import apps
+from django.urls import reverse
 
 from .conf import fhir_settings
-
-
-FHIR_PREFIX = "fhir"
 
 
 def fhir_base_url(request) -> str:
     base = getattr(request, "fhir_base", None)
     if base is None:
-        base = fhir_settings.BASE_URL or _derived_base(request.scheme, request.get_host())
+        base = fhir_settings.BASE_URL or _derived_base(request.scheme, request.get_host(), _mount_path())
         request.fhir_base = base.rstrip("/")
     return request.fhir_base
 
 
+def _mount_path():
+    """Where the project mounted smart_fhir.urls (with the script prefix), e.g. ``/fhir``."""
+    return reverse("smart_fhir:metadata")[: -len("metadata")].rstrip("/")
+
+
 @functools.lru_cache(maxsize=32)
-def _derived_base(scheme, host):
-    return f"{scheme}://{host}/{FHIR_PREFIX}"
+def _derived_base(scheme, host, path):
+    return f"{scheme}://{host}{path}"
 
 
 @functools.cache

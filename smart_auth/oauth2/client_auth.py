@@ -83,13 +83,16 @@ def verify_client_assertion(assertion, smart_client, audiences):
             assertion,
             key=key,
             algorithms=[alg],
-            audience=list(audiences),
             issuer=client_id,
             leeway=CLOCK_SKEW_SECONDS,
-            options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+            # aud is checked below, after the signature, to name the expected value.
+            options={"require": ["iss", "sub", "aud", "exp", "jti"], "verify_aud": False},
         )
     except jwt.PyJWTError as exc:
         raise AssertionRejected(f"client_assertion rejected: {exc}") from exc
+    aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if not set(aud) & set(audiences):
+        raise AssertionRejected(f"client assertion aud must be {next(iter(audiences))}")
     if claims["sub"] != client_id:
         raise AssertionRejected("client_assertion sub must equal iss (the client_id)")
     now = datetime.now(UTC).timestamp()

@@ -5,6 +5,7 @@ check of the parameters a Grant row keeps, caps backend-services token lifetimes
 and adds the RFC 8693 token-exchange grant.
 """
 
+import functools
 import re
 
 from oauth2_provider.settings import oauth2_settings
@@ -49,6 +50,10 @@ class SmartServer(Server):
         token_exchange = TokenExchangeGrant(request_validator)
         token_exchange.custom_validators.post_token.append(request_validator.prepare_token)
         self.grant_types[GRANT_TYPE] = token_exchange
+        grants = (self.auth_grant, self.openid_connect_auth, self.refresh_grant, self.credentials_grant)
+        for grant in (*grants, token_exchange):
+            target = getattr(grant, "proxy_target", grant)  # OpenID grants wrap OAuth 2 ones
+            target.validate_token_request = _explained(target.validate_token_request)
 
     def _expires_in(self, request):
         configured = self._access_expires_in or oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
@@ -56,3 +61,20 @@ class SmartServer(Server):
         if request.grant_type == "client_credentials":
             return min(int(seconds), smart_auth_settings.BACKEND_TOKEN_EXPIRE_SECONDS)
         return int(seconds)
+
+
+def _explained(validate):
+    """oauthlib answers a failed client authentication with a bare ``invalid_client``: give it
+    the reason the validator found (``request.smart_auth_error``; never a secret)."""
+
+    @functools.wraps(validate)
+    def wrapper(request):
+        try:
+            return validate(request)
+        except errors.InvalidClientError as exc:
+            reason = getattr(request, "smart_auth_error", None)
+            if reason and not exc.description:
+                exc.description = reason
+            raise
+
+    return wrapper

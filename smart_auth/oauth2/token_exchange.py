@@ -14,6 +14,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.grant_types.base import GrantTypeBase
 
 from .. import scopes as smart_scopes
+from ..conf import smart_auth_settings
 from ..federation import (
     FederationError,
     federated_user,
@@ -24,7 +25,6 @@ from ..federation import (
     trusted_ehrs,
     verify_id_token,
 )
-from ..hooks import fhir_user
 from ..remote_launch import without_patient_scopes
 from .targets import checked_token_targets
 
@@ -99,7 +99,7 @@ class TokenExchangeGrant(GrantTypeBase):
             )
         request.user = user
         request.smart_context = {"patient": patient, "need_patient_banner": True} if patient else {}
-        reference = fhir_user(user)
+        reference = smart_auth_settings.FHIR_USER(user)
         if reference:
             request.smart_context["fhirUser"] = reference  # user/ scopes follow the user policy
         request.scopes = within_subject_grant(smart_scopes.split(request.scope), subject_scope)
@@ -161,7 +161,7 @@ class TokenExchangeGrant(GrantTypeBase):
 
 def _own_patient(user):
     """The local patient a patient user is (None for any other user)."""
-    kind, _, ident = (fhir_user(user) or "").partition("/")
+    kind, _, ident = (smart_auth_settings.FHIR_USER(user) or "").partition("/")
     return ident if kind == "Patient" else None
 
 

@@ -17,7 +17,7 @@ from .. import launch_tokens
 from .. import scopes as smart_scopes
 from ..audit import record
 from ..conf import smart_auth_settings
-from ..hooks import fhir_user, issuer_for
+from ..hooks import endpoint_url, issuer_for
 from ..models import GrantContext, LaunchContext, RedeemedCode, TokenContext
 from . import client_auth
 from .targets import checked_token_targets
@@ -105,10 +105,13 @@ class SmartOAuth2Validator(OAuth2Validator):
         if self._has_assertion(request):
             return self._authenticate_assertion(request)
         if not super().authenticate_client(request, *args, **kwargs):
+            # Which of the two it was would tell a caller whether a client_id exists.
+            request.smart_auth_error = "Client authentication failed: unknown client or wrong credentials"
             return False
         smart = smart_client_of(request.client)
         if smart is not None and smart.is_asymmetric:
             # An asymmetric client must prove possession of its key, not a shared secret.
+            request.smart_auth_error = "This client must authenticate with private_key_jwt"
             return False
         return True
 
@@ -134,14 +137,14 @@ class SmartOAuth2Validator(OAuth2Validator):
             client_auth.verify_client_assertion(assertion, smart, audiences)
         except client_auth.AssertionRejected as exc:
             request.smart_auth_error = str(exc)
-            log.info("private_key_jwt refused for %s: %s", client_id, exc)
+            log.debug("private_key_jwt refused for %s: %s", client_id, exc)
             return False
         request.client_id = client_id
         return True
 
     def _assertion_audiences(self, request):
-        """The token endpoint's URL (SMART), or the URL of the endpoint being called (DOT hands
-        oauthlib a path, so it is made absolute with the issuer's origin)."""
+        """The discovered token endpoint (on the issuer's origin, as discovery publishes it), the
+        issuer's ``/token``, or the URL of the endpoint being called (introspection)."""
         issuer = issuer_for(request).rstrip("/")
         parts = urlsplit(issuer)
         path = urlsplit(request.uri).path
@@ -150,7 +153,13 @@ class SmartOAuth2Validator(OAuth2Validator):
             if urlsplit(request.uri).netloc
             else f"{parts.scheme}://{parts.netloc}{path}"
         )
-        return {f"{issuer}/token", f"{issuer}/token/", called}
+        candidates = [
+            endpoint_url(request, "oauth2_provider:token"),
+            f"{issuer}/token",
+            f"{issuer}/token/",
+            called,
+        ]
+        return list(dict.fromkeys(candidates))  # the discovered token endpoint first
 
     def authenticate_client_id(self, client_id, request, *args, **kwargs):
         if self._load_application(client_id, request) is None:
@@ -481,7 +490,7 @@ class SmartOAuth2Validator(OAuth2Validator):
     # --- OpenID Connect ------------------------------------------------------------------------
     def get_additional_claims(self, request):
         claims = {}
-        reference = fhir_user(request.user)
+        reference = smart_auth_settings.FHIR_USER(request.user)
         if reference:
             claims["fhirUser"] = reference
         user = request.user

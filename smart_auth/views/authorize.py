@@ -36,7 +36,7 @@ from .. import scopes as smart_scopes
 from ..audit import record
 from ..conf import smart_auth_settings
 from ..federation import FederationError
-from ..hooks import fhir_user, issuer_for, patient_label
+from ..hooks import issuer_for, patient_label
 from ..launch import default_style_url
 from ..limits import request_problem
 from ..models import LaunchContext
@@ -301,7 +301,7 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         hint = pending.id_token_hint
         if hint and verified_id_token_subject(hint, request) != str(request.user.pk):
             raise AuthorizationError("login_required", "The signed-in user does not match id_token_hint")
-        reference = fhir_user(request.user)
+        reference = smart_auth_settings.FHIR_USER(request.user)
         kind, _, ident = (reference or "").partition("/")
         if kind == "Patient" and "launch/patient" in pending.scopes and "patient" not in pending.context:
             pending.context["patient"] = ident  # a patient launching for themself

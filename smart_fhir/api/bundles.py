@@ -12,7 +12,8 @@ def _entry_json(base, entry, mode=None):
 
 def searchset(base, query, params, result, matches, included):
     links = [{"relation": "self", "url": _page_url(base, query.resource_type, params, query.offset)}]
-    if result.total is not None and query.offset + query.count < result.total and not query.summary_count:
+    more = result.more or (result.total is not None and query.offset + query.count < result.total)
+    if more and not query.summary_count:
         links.append(
             {
                 "relation": "next",

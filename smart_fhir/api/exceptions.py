@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from ..enforcement import AccessDenied
+from ..enforcement import AccessDenied, HiddenByFilter
 from ..search import SearchError
 from ..storage import StorageError
 from ..tokens import AuthorizationServerUnavailable, InvalidToken
 from ..validation import InvalidResource
+
+
+log = logging.getLogger("smart_fhir")
 
 
 def operation_outcome(code: str, diagnostics: str | list[str], severity: str = "error") -> dict:
@@ -46,6 +52,10 @@ def _classify(exc):
         return 401, "login", str(exc)
     if isinstance(exc, AuthorizationServerUnavailable):
         return 503, "transient", str(exc)
+    if isinstance(exc, HiddenByFilter):
+        # RESOURCE_FILTERS (e.g. imaging consent): answered as for an unknown id, so that a
+        # refused resource's existence is not revealed.
+        return 404, "not-found", str(exc)
     if isinstance(exc, AccessDenied | DjangoPermissionDenied):
         return 403, "forbidden", str(exc) or "Forbidden"
     if isinstance(exc, SearchError):
@@ -54,6 +64,10 @@ def _classify(exc):
         return 400, "invalid", exc.issues
     if isinstance(exc, StorageError):
         return exc.status, "conflict" if exc.status in (409, 412) else "not-supported", str(exc)
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "too-long", "The request is too large"
+    if isinstance(exc, SuspiciousOperation):  # e.g. TooManyFieldsSent (DATA_UPLOAD_MAX_NUMBER_FIELDS)
+        return 400, "too-long" if "many" in type(exc).__name__.lower() else "invalid", "Bad request"
     if isinstance(exc, Http404):
         return 404, "not-found", str(exc) or "Not found"
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
@@ -71,19 +85,23 @@ def _classify(exc):
     if isinstance(exc, exceptions.Throttled):
         return 429, "throttled", str(exc.detail)
     if isinstance(exc, exceptions.APIException):
-        return exc.status_code, "processing", str(exc.detail)
+        code = "too-long" if exc.status_code == 413 else "processing"
+        return exc.status_code, code, str(exc.detail)
     return None
 
 
 def fhir_exception_handler(exc, context):
     classified = _classify(exc)
     if classified is None:
-        return None  # an unexpected error: let Django's 500 handling and logging see it
+        # An unexpected error: the traceback goes to the log, the client gets an OperationOutcome
+        # that says nothing about it (FHIR R4 §3.1.0.4; no internals in an error answer).
+        log.error("Unexpected error answering a FHIR request", exc_info=exc)
+        return Response(operation_outcome("exception", "Internal server error"), status=500)
     status_code, code, diagnostics = classified
     response = Response(operation_outcome(code, diagnostics), status=status_code)
     if status_code == 401:
         response["WWW-Authenticate"] = www_authenticate(context.get("request"), exc)
-    elif isinstance(exc, AccessDenied):
+    elif isinstance(exc, AccessDenied) and status_code == 403:
         # RFC 6750 §3.1: a valid token lacking the needed scope or context.
         realm = getattr(context.get("request"), "fhir_base", None) or "FHIR"
         response["WWW-Authenticate"] = f'Bearer realm="{realm}", error="insufficient_scope"'

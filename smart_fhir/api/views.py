@@ -16,12 +16,14 @@ from ..capability import capability_statement
 from ..conf import fhir_settings
 from ..enforcement import (
     AccessDenied,
+    HiddenByFilter,
     check_entry,
     check_protected_fields,
-    passes_filters,
     search_grants,
 )
+from ..filtered_search import run_filtered_search
 from ..search import SearchError, parse_search
+from ..search.limits import check_search_limits
 from ..storage import Entry, get_storage
 from ..urls_util import fhir_base_url
 from ..validation import InvalidResource, validate_resource
@@ -171,6 +173,10 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         self.request = request
         self.headers = self.default_response_headers
         self.format_kwarg = self.get_format_suffix(**kwargs)
+        # What initial() would have set: finalize_response and DRF's error paths read it.
+        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(
+            request, force=True
+        )
         response = self.handle_exception(exc)
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
@@ -205,6 +211,10 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         versions = storage.history(resource_type, resource_id)
         visible = [v for v in versions if v.deleted or _allowed(request.auth, "history-instance", v)]
         if versions and not any(not v.deleted for v in visible):
+            # The same answer as a read: 403, or 404 when a RESOURCE_FILTER hides the resource.
+            for version in versions:
+                if not version.deleted:
+                    check_entry(request.auth, "history-instance", version)
             raise AccessDenied(f"{resource_type}/{resource_id} is outside what the token grants")
         text = bundles.history(request.fhir_base, resource_type, resource_id, visible)
         return Response(RawJson(text))
@@ -222,7 +232,7 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
     def create(self, request, resource_type):
         body = validate_resource(resource_type, request.data)
         body = {k: v for k, v in body.items() if k != "id"}  # the server assigns ids on create
-        check_entry(request.auth, "create", Entry(resource_type, "", _resource=body))
+        _check_new_content(request.auth, "create", Entry(resource_type, "", _resource=body))
         check_protected_fields(request.auth, "create", resource_type, None, body)
         entry = get_storage().create(resource_type, body)
         return self._resource_response(entry, status.HTTP_201_CREATED, location=True)
@@ -235,7 +245,7 @@ class ResourceViewSet(FhirAPIMixin, ViewSet):
         current = storage.read_entry(resource_type, resource_id)
         if current is not None and not current.deleted:
             check_entry(request.auth, "update", current)
-        check_entry(request.auth, "update", Entry(resource_type, resource_id, _resource=body))
+        _check_new_content(request.auth, "update", Entry(resource_type, resource_id, _resource=body))
         before = current.resource if current is not None and not current.deleted else None
         check_protected_fields(request.auth, "update", resource_type, before, body)
         if_match = _version_from_etag(request.headers.get("If-Match"))
@@ -281,16 +291,23 @@ def _live_entry(resource_type, resource_id):
 def _search_bundle(request, resource_type, params) -> str:
     """The searchset text; ``request`` is DRF's or (lean path) Django's, with ``auth`` set."""
     lenient = "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
+    check_search_limits(params)
     query = parse_search(
         resource_type, params, fhir_settings.DEFAULT_PAGE_SIZE, fhir_settings.MAX_PAGE_SIZE, lenient
     )
     grants = search_grants(request.auth, query)
-    result = get_storage().run_search(query, grants)
-    matches = result.entries
-    if fhir_settings.RESOURCE_FILTERS:
-        matches = [e for e in matches if passes_filters(request.auth, e)]
-    included = [e for e in result.included if _allowed(request.auth, "read", e)]
+    # total, _summary=count, the next link and _include pass the same filters as the entries.
+    result, matches, included = run_filtered_search(request.auth, query, grants)
     return bundles.searchset(request.fhir_base, query, params, result, matches, included)
+
+
+def _check_new_content(access, interaction, entry):
+    """check_entry for what a client sends: a RESOURCE_FILTERS refusal is a 403 here (the
+    client knows the content it sent; there is no existing resource to hide)."""
+    try:
+        check_entry(access, interaction, entry)
+    except HiddenByFilter as exc:
+        raise AccessDenied(f"{entry.resource_type} content is not permitted") from exc
 
 
 def _allowed(access, interaction, entry) -> bool:
@@ -315,3 +332,15 @@ class CapabilityStatementView(FhirAPIMixin, APIView):
 
     def get(self, request):
         return Response(capability_statement(fhir_base_url(request), request))
+
+
+class UnknownRouteView(FhirAPIMixin, APIView):
+    """Any other path under the FHIR base: 404 as an OperationOutcome, whatever the method
+    (FHIR R4 §3.1.0.4: errors are OperationOutcomes), never Django's text/html page."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise NotFound(f"{request.path} is not an interaction or operation this server supports")

@@ -55,6 +55,7 @@ class SearchQuery:
     includes: list[tuple[str, str]] = field(default_factory=list)  # (source type, reference param)
     revincludes: list[tuple[str, str]] = field(default_factory=list)
     summary_count: bool = False
+    total: bool = True  # False for _total=none: no COUNT query for a full page
 
 
 def parse_search(resource_type, params, default_count=20, max_count=200, lenient=False) -> SearchQuery:
@@ -188,6 +189,10 @@ def _apply_result_param(query, name, modifier, values, max_count):
             if name == "_include" and source != query.resource_type:
                 raise SearchError(f"_include={item!r} must start with {query.resource_type}")
             (query.includes if name == "_include" else query.revincludes).append((source, param))
+    elif name == "_total":
+        if values[-1] not in ("none", "estimate", "accurate"):
+            raise SearchError(f"_total={values[-1]!r} must be none, estimate or accurate")
+        query.total = values[-1] != "none"
     elif name == "_summary":
         if values[-1] == "count":
             query.summary_count = True

@@ -69,11 +69,14 @@ def date_range(text: str) -> tuple[datetime, datetime]:
     except ValueError as exc:
         raise SearchError(f"{text!r} is not a valid date: {exc}") from exc
     tz = parts["tz"]
-    if tz and tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        low -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
     precision = timedelta(microseconds=1) if fraction else timedelta(seconds=1 if parts["second"] else 60)
-    return low, low + precision
+    try:
+        if tz and tz != "Z":
+            sign = 1 if tz[0] == "+" else -1
+            low -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+        return low, low + precision
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past datetime.max in UTC
+        raise SearchError(f"{text!r} is out of the supported date range") from None
 
 
 def date_values(value) -> list[IndexValue]:

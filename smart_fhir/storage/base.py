@@ -74,6 +74,7 @@ class SearchResult:
     entries: list[Entry] = field(default_factory=list)
     total: int | None = None
     included: list[Entry] = field(default_factory=list)
+    more: bool = False  # a next page exists (known without a total, e.g. for _total=none)
 
     @property
     def resources(self) -> list[dict]:
@@ -82,6 +83,10 @@ class SearchResult:
 
 class StorageBackend:
     """Base class: subclass it and implement the methods your data supports."""
+
+    # The resource types this backend holds (check smart_fhir.E011 compares RESOURCE_TYPES with
+    # it); None: any type.
+    resource_types: frozenset[str] | None = None
 
     def read(self, resource_type: str, resource_id: str) -> dict | None:
         entry = self.read_entry(resource_type, resource_id)

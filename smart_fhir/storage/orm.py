@@ -13,6 +13,7 @@ from django.db.models import F, OuterRef, Q, Subquery
 
 from ..models import ResourceVersion, SearchValue, StoredResource
 from ..search import PATIENT_COMPARTMENT, SearchQuery, compartment_of, index_values, parameters_for
+from ..search.params import SEARCH_PARAMETERS
 from .base import Entry, Grant, SearchResult, StorageBackend, VersionConflict
 
 
@@ -55,6 +56,9 @@ def _entry(row) -> Entry:
 
 
 class OrmStorage(StorageBackend):
+    # The types it knows how to index and to place in a patient compartment.
+    resource_types = frozenset(SEARCH_PARAMETERS)
+
     # --- reads -------------------------------------------------------------------------------
     def read_entry(self, resource_type, resource_id):
         # The hottest path of the server: one indexed lookup in hand-written SQL, because
@@ -190,8 +194,9 @@ class OrmStorage(StorageBackend):
             page = list(rows.values_list(*fields)[query.offset : query.offset + query.count + 1])
         if len(page) <= query.count and (page or query.offset == 0):
             result.total = query.offset + len(page)
-        else:
+        elif query.total:
             result.total = self.filtered(query, grants).count()
+        result.more = len(page) > query.count
         page = page[: query.count]
         result.entries = [
             Entry(query.resource_type, ident, str(version), deleted, compartment, _text=text)
@@ -333,15 +338,46 @@ def _value_q(clause, spec) -> Q:
     if clause.kind == "reference":
         return Q(value=spec.code)
     if clause.kind == "string":
-        lookup = {"exact": "value", "contains": "value__contains"}.get(clause.modifier, "value__startswith")
+        if not clause.modifier:
+            return _prefix_q(spec.text)
+        lookup = {"exact": "value", "contains": "value__contains"}[clause.modifier]
         return Q(**{lookup: spec.text.lower() if clause.modifier == "exact" else spec.text})
     return _date_q(spec, "date_low", "date_high")
+
+
+def _prefix_q(text) -> Q:
+    """Strings starting with ``text`` (stored normalised). LIKE 'x%' cannot use the
+    (type, param, value) index on SQLite, nor on PostgreSQL outside the C collation. Where
+    strings compare by code point, the range [text, text with its last character + 1) holds
+    exactly those strings, and the index serves it (and the planner estimates it well)."""
+    if text and ord(text[-1]) < 0x10FFFF and _compares_by_code_point():
+        return Q(value__gte=text, value__lt=text[:-1] + chr(ord(text[-1]) + 1))
+    return Q(value__startswith=text)
+
+
+_CODE_POINT_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"}
+_collations = {}
+
+
+def _compares_by_code_point() -> bool:
+    connection = connections[router.db_for_read(SearchValue)]
+    if connection.vendor == "sqlite":
+        return True  # BINARY collation: UTF-8 bytes, i.e. code points
+    if connection.vendor != "postgresql":
+        return False
+    key = (connection.alias, connection.settings_dict["NAME"])
+    if key not in _collations:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+            _collations[key] = cursor.fetchone()[0]
+    return _collations[key] in _CODE_POINT_COLLATIONS
 
 
 def _date_q(spec, low, high) -> Q:
     prefix = spec.prefix
     if prefix == "eq":
-        return Q(**{f"{low}__gte": spec.low, f"{high}__lte": spec.high})
+        # low < high, so the third term is implied; it bounds the scan of the (…, date_low) index.
+        return Q(**{f"{low}__gte": spec.low, f"{high}__lte": spec.high, f"{low}__lt": spec.high})
     if prefix == "ne":
         return ~Q(**{f"{low}__gte": spec.low, f"{high}__lte": spec.high})
     if prefix == "gt":

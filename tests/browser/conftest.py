@@ -74,7 +74,10 @@ def chromium():
     # open, which asyncio tests collected later could not share.
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.skip(
+            "Debian's chromium is not installed and scripts/test could not install it "
+            "(needs apt-get as root or sudo): apt-get install chromium"
+        )
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

@@ -22,6 +22,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SETTINGS = "tests.fhircast_hub.live_settings"
+LIVE_AUDIENCE = "http://testserver/fhir"  # FHIRCAST_HUB["AUDIENCES"] in live_settings
 
 
 def free_port():
@@ -208,6 +209,7 @@ def _seed(count):
         token=token,
         expires=timezone.now() + timedelta(hours=2),
         scope="openid fhircast/*.read fhircast/*.write",
+        resource=[LIVE_AUDIENCE],  # the hub accepts only tokens for its deployment (RFC 9068 §4)
     )
     topics = [Topic.objects.create(user=user, workstation=f"ws-{i}").name for i in range(count)]
     print(json.dumps({"token": token, "topics": topics}))

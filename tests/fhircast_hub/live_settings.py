@@ -41,7 +41,8 @@ CHANNEL_LAYERS = {
         },
     }
 }
-FHIRCAST_HUB = {"ACK_TIMEOUT_SECONDS": 30}
+# The workers listen on different ports: one audience for the deployment, as behind a proxy.
+FHIRCAST_HUB = {"ACK_TIMEOUT_SECONDS": 30, "AUDIENCES": ["http://testserver/fhir"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -189,3 +189,42 @@ def test_admin_rejects_invalid_jwks(admin_client):
     assert response.status_code == 200  # the form is shown again with errors
     assert not Application.objects.filter(client_id="bad-jwks").exists()
     assert not SmartClient.objects.exists()
+
+
+def test_unknown_metadata_is_an_error_naming_it():
+    """Issue 14: unknown fields are refused, not dropped."""
+    with pytest.raises(CommandError, match="unsupported client metadata: audience, tos_uri"):
+        register(
+            {
+                "client_name": "App",
+                "redirect_uris": ["https://app.example/cb"],
+                "audience": "x",
+                "tos_uri": "y",
+            }
+        )
+    assert not Application.objects.exists()
+
+
+def test_help_lists_the_accepted_fields():
+    from smart_auth.registration import FIELDS
+
+    out = io.StringIO()
+    parser = __import__("smart_auth.management.commands.smart_client", fromlist=["Command"]).Command()
+    parser.create_parser("manage.py", "smart_client").print_help(out)
+    for field in (
+        "redirect_uris",
+        "grant_types",
+        "token_endpoint_auth_method",
+        "jwks",
+        "software_id",
+        "client_id",
+    ):
+        assert field in out.getvalue()
+    assert set(FIELDS) >= {
+        "client_id",
+        "software_id",
+        "grant_types",
+        "scope",
+        "audiences",
+        "skip_authorization",
+    }

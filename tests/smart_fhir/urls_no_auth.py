@@ -1,4 +1,4 @@
 from django.urls import include, path
 
 
-urlpatterns = [path("", include("smart_fhir.urls"))]
+urlpatterns = [path("fhir/", include("smart_fhir.urls"))]

@@ -1,0 +1,1 @@
+from tests.smart_fhir.conftest import ehr_data, fresh_token_cache  # noqa: F401
