@@ -104,3 +104,25 @@ def test_a_patient_beyond_the_first_page_can_be_chosen(picker):
 def test_an_unknown_patient_cannot_be_chosen(picker):
     flow, first = picker
     assert search(flow, first, patient="not-a-patient").status_code == 400
+
+
+class ListingOnly:
+    """A vendor's directory without ``search``: the picker lists, without a search form."""
+
+    def read(self, patient_id):
+        return {"resourceType": "Patient", "id": patient_id} if patient_id == "v-1" else None
+
+    def with_identifier(self, system, value):
+        return []
+
+    def listing(self, limit):
+        return [{"resourceType": "Patient", "id": "v-1", "name": [{"family": "Vendor"}]}]
+
+
+def test_a_directory_without_search_is_listed_without_a_search_form(flow, users):
+    hook = {"FHIR_BASE_URLS": ["http://testserver/fhir"], "PATIENT_DIRECTORY": f"{__name__}.ListingOnly"}
+    with override_settings(SMART_AUTH=hook):
+        flow.client.force_login(users["clinician"])
+        first = flow.authorize(SCOPE)
+        assert radios(first) == ["v-1"] and 'name="name"' not in first.content.decode()
+        assert search(flow, first, patient="v-1").status_code == 200
