@@ -18,7 +18,7 @@ pytestmark = pytest.mark.live
 @pytest.fixture
 def consented(live):
     """A dual launch whose consent screen is answered with all studies but the first."""
-    app = App(live.data_dir, live.urls["app"])
+    app = App(live.data_dir, live.urls["app"], urls=live.urls)
     browser = Browser("clinician")
     patient = _patient_with_two_studies(live)
     ehr = ehr_session_and_id_token(live, app, browser, patient)
