@@ -19,12 +19,12 @@ django.setup()
 def build_application():
     from a2wsgi import WSGIMiddleware
     from django.apps import apps
-    from django.conf import settings
     from django.contrib.staticfiles.handlers import StaticFilesHandler
     from django.core.wsgi import get_wsgi_application
 
     wsgi = get_wsgi_application()
-    http = WSGIMiddleware(StaticFilesHandler(wsgi) if settings.DEBUG else wsgi, workers=16)
+    # The sandbox serves its own static files (the SMART style, the admin's CSS), DEBUG or not.
+    http = WSGIMiddleware(StaticFilesHandler(wsgi), workers=16)
     if not apps.is_installed("fhircast_hub"):
         return http
     from channels.routing import ProtocolTypeRouter, URLRouter

@@ -9,14 +9,20 @@ log = logging.getLogger("smart_auth.audit")
 def record(outcome, action, *, client_id="", user="", patient="", scope="", audience=None, detail=""):
     from .models import AuditEvent
 
-    AuditEvent.objects.create(
-        outcome=outcome,
-        action=action,
-        client_id=client_id or "",
-        user=str(user or ""),
-        patient=patient or "",
-        scope=scope or "",
-        audience=list(audience or []),
-        detail=detail[:2000],
-    )
+    fields = {
+        "outcome": outcome,
+        "action": action,
+        "client_id": client_id or "",
+        "user": str(user or ""),
+        "patient": patient or "",
+        "scope": scope or "",
+        "detail": detail[:2000],
+    }
+    # Values come from the request (a client_id, a grant_type): cut to their columns, which
+    # PostgreSQL enforces, so that recording a refusal can never fail the request.
+    for name, value in fields.items():
+        limit = AuditEvent._meta.get_field(name).max_length
+        if limit and len(value) > limit:
+            fields[name] = value[: limit - 1] + "…"
+    AuditEvent.objects.create(audience=list(audience or []), **fields)
     log.info("%s %s client=%s user=%s %s", action, outcome, client_id, user, detail)

@@ -40,7 +40,7 @@ class TrustedEHR:
     issuer: str
     fhir_base: str
     client_id: str
-    private_key: str
+    private_key: str = field(repr=False)  # never in a repr, a log line or an error page
     kid: str
     alg: str = "RS384"
     token_endpoint: str = ""

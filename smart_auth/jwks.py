@@ -14,11 +14,14 @@ import requests
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
+from .limits import json_value
+
 
 class JWKSFetchError(Exception):
     pass
 
 
+MAX_JWKS_BYTES = 256 * 1024
 _MAX_AGE_RE = re.compile(r"max-age=(\d+)")
 _MIN_REFETCH_INTERVAL = 5.0
 
@@ -52,8 +55,12 @@ class JWKSCache:
         try:
             response = self.session.get(url, timeout=self.timeout, headers={"Accept": "application/json"})
             response.raise_for_status()
-            jwks = response.json()
-        except (requests.RequestException, ValueError) as exc:
+            # The URL is the client's: a bounded body, parsed with bounded nesting.
+            body = response.content
+            if len(body) > MAX_JWKS_BYTES:
+                raise ValueError(f"larger than {MAX_JWKS_BYTES} bytes")
+            jwks = json_value(body.decode("utf-8"), max_bytes=MAX_JWKS_BYTES, max_depth=8)
+        except (requests.RequestException, ValueError) as exc:  # InputError, UnicodeError included
             raise JWKSFetchError(f"Could not fetch the JWK Set at {url}: {exc}") from exc
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
             raise JWKSFetchError(f"{url} did not return a JWK Set")

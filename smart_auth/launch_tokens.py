@@ -7,7 +7,6 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
 from .conf import smart_auth_settings
@@ -43,20 +42,19 @@ def issue(application, user, context, granted_scope=""):
 def introspect(value, issuer):
     """The introspection response for a launch-token, consuming it; None when ``value`` is not
     one of ours (so that the caller can try access tokens)."""
-    checksum = _checksum(value)
-    with transaction.atomic():
-        token = (
-            LaunchToken.objects.select_for_update()
-            .select_related("application__smart", "user")
-            .filter(token_checksum=checksum)
-            .first()
-        )
-        if token is None:
-            return None
-        if token.consumed is not None or token.expires <= timezone.now():
-            return {"active": False}
-        token.consumed = timezone.now()
-        token.save(update_fields=["consumed"])
+    token = (
+        LaunchToken.objects.select_related("application__smart", "user")
+        .filter(token_checksum=_checksum(value))
+        .first()
+    )
+    if token is None:
+        return None
+    # Used up by exactly one introspection: a conditional UPDATE, atomic on every database
+    # (SELECT … FOR UPDATE cannot lock across this query's outer joins on PostgreSQL).
+    now = timezone.now()
+    usable = LaunchToken.objects.filter(pk=token.pk, consumed__isnull=True, expires__gt=now)
+    if not usable.update(consumed=now):
+        return {"active": False}
     smart = getattr(token.application, "smart", None)
     data = {
         "active": True,

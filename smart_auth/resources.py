@@ -37,12 +37,18 @@ def governed_audience(aud_values, resource_values, application):
         raise AudienceError("invalid_request", "The aud parameter (the FHIR server's base URL) is required")
     if len(aud_values) > 1:
         raise AudienceError("invalid_request", "Duplicate aud parameter")
+    return checked_targets(values, application)
+
+
+def checked_targets(values, application):
+    """RFC 8707 §2 for every grant: the governed FHIR bases that ``values`` name, each one
+    allowed for ``application``; AudienceError(``invalid_target``) for any other value."""
     known = governed()
     smart = getattr(application, "smart", None) if application is not None else None
     allowed = {normalize(a) for a in (smart.allowed_audiences if smart else [])}
     audience = []
     for value in values:
-        if not is_valid_resource_uri(value):
+        if not isinstance(value, str) or not is_valid_resource_uri(value):
             raise AudienceError("invalid_target", f"{value!r} is not an absolute URI without a fragment")
         base = known.get(normalize(value))
         if base is None:

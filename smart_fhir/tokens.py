@@ -205,18 +205,29 @@ def check_audience(aud, base_url):
         raise InvalidToken("The access token is not meant for this server (aud)")
 
 
+class Credentials(dict):
+    """``introspection_auth``: a dict whose repr (tracebacks, logs, debug pages) names only the
+    kind and the client, never a secret, token or private key."""
+
+    def __repr__(self):
+        return f"Credentials(type={self.get('type')!r}, client_id={self.get('client_id')!r})"
+
+    __str__ = __repr__
+
+
 def _configured_issuers():
     issuers = []
     for entry in fhir_settings.TRUSTED_ISSUERS:
         issuer = entry["issuer"].rstrip("/")
-        issuers.append(
-            {
-                "jwks_uri": f"{issuer}/.well-known/jwks.json",
-                "introspect": "always" if entry.get("introspection_endpoint") else "never",
-                **entry,
-                "issuer": issuer,
-            }
-        )
+        config = {
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "introspect": "always" if entry.get("introspection_endpoint") else "never",
+            **entry,
+            "issuer": issuer,
+        }
+        if config.get("introspection_auth"):
+            config["introspection_auth"] = Credentials(config["introspection_auth"])
+        issuers.append(config)
     return issuers
 
 

@@ -101,7 +101,9 @@ def channel_layers():
     return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
-DEBUG = os.environ.get("SANDBOX_DEBUG", "1") == "1"
+# Off unless asked for (SANDBOX_DEBUG=1): Django's debug pages show settings, local variables and
+# URL patterns to whoever triggers an error. Tracebacks go to the log (stderr) instead.
+DEBUG = os.environ.get("SANDBOX_DEBUG", "0") == "1"
 ALLOWED_HOSTS = [
     "127.0.0.1",
     "localhost",
@@ -167,7 +169,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django.server": {"handlers": ["console"], "level": "WARNING"}},
+    "loggers": {
+        "django.server": {"handlers": ["console"], "level": "WARNING"},
+        # Unexpected errors (500s): the traceback is logged here, the client sees a plain page.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }
 
 # DOT's swappable model settings, spelled out so Django's migration tooling can resolve them.

@@ -26,6 +26,7 @@ from ..federation import (
 )
 from ..hooks import fhir_user
 from ..remote_launch import without_patient_scopes
+from .targets import checked_token_targets
 
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -115,17 +116,10 @@ class TokenExchangeGrant(GrantTypeBase):
             validator(request)
 
     def _check_targets(self, request, params):
-        """``resource`` and ``audience`` (RFC 8693 §2.1) must name FHIR bases we govern."""
-        from ..resources import governed, normalize
-
-        known = governed()
+        """``resource`` and ``audience`` (RFC 8693 §2.1) must name FHIR bases we govern and the
+        client's registration allows (checked before the subject token is looked at)."""
         wanted = [v for k, v in request.decoded_body or [] if k in ("resource", "audience")]
-        for value in wanted:
-            if normalize(value) not in known:
-                raise errors.CustomOAuth2Error(
-                    error="invalid_target", description=f"{value} is not governed here", request=request
-                )
-        request.resource = [known[normalize(v)] for v in wanted]
+        request.resource = checked_token_targets(wanted, request)
 
     def _subject(self, request, token, token_type):
         """``(local user, local patient id or None, scopes the subject was granted or None)``.

@@ -20,6 +20,7 @@ from ..conf import smart_auth_settings
 from ..hooks import fhir_user, issuer_for
 from ..models import GrantContext, LaunchContext, RedeemedCode, TokenContext
 from . import client_auth
+from .targets import checked_token_targets
 from .token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 
 
@@ -60,6 +61,12 @@ class SmartOAuth2Validator(OAuth2Validator):
             request.client = None
             return None
         return application
+
+    def _authenticate_basic_auth(self, request):
+        try:
+            return super()._authenticate_basic_auth(request)
+        except ValueError:  # non-ASCII Basic credentials: DOT catches binascii.Error only
+            return False
 
     def _has_assertion(self, request):
         return bool(
@@ -373,6 +380,8 @@ class SmartOAuth2Validator(OAuth2Validator):
                 raise errors.CustomOAuth2Error(
                     error="invalid_target", description="The grant names no audience", request=request
                 )
+        # Every grant, inherited audiences included: governed here and registered for the client.
+        request.resource = checked_token_targets(request.resource, request)
         if not hasattr(request, "smart_context"):
             request.smart_context = {}
 

@@ -23,6 +23,7 @@ from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.clickjacking import xframe_options_deny
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.compat import login_not_required
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
@@ -36,6 +37,8 @@ from ..audit import record
 from ..conf import smart_auth_settings
 from ..federation import FederationError
 from ..hooks import fhir_user, issuer_for, patient_label
+from ..launch import default_style_url
+from ..limits import request_problem
 from ..models import LaunchContext
 from ..multi import expand_context
 from ..oauth2.validators import smart_client_of, verified_id_token_subject
@@ -45,6 +48,9 @@ from ..resources import AudienceError, governed_audience
 
 
 STASHED_POST = "smart_auth:post:"
+# prompt=login: the parameter and session key of the one request allowed on after the sign-in.
+FRESH_LOGIN = "_fresh_login"
+FRESH_LOGIN_SESSION = "smart_auth:fresh_login:"
 # Credentials oauthlib hands back that must survive until the code is created.
 _CREDENTIAL_KEYS = (
     "client_id",
@@ -77,6 +83,9 @@ def param(params, name):
 @method_decorator(login_not_required, name="dispatch")
 @method_decorator(xframe_options_deny, name="dispatch")
 @method_decorator(sensitive_post_parameters(), name="dispatch")
+# SMART ``authorize-post``: an app's page posts the authorization request cross-site, which can
+# carry no CSRF token (it is no more than the GET request); post() protects the consent POST.
+@method_decorator(csrf_exempt, name="dispatch")
 class SmartAuthorizationView(OAuthLibMixin, View):
     picker_template = "smart_auth/pick.html"
     error_template = "smart_auth/error.html"
@@ -146,6 +155,12 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         anything the token must carry into ``pending.context``)."""
 
     # --- entry points --------------------------------------------------------------------------
+    def dispatch(self, request, *args, **kwargs):
+        problem = request_problem(request)  # before oauthlib or the database sees the input
+        if problem:
+            return self.error_page(400, "invalid_request", problem)
+        return super().dispatch(request, *args, **kwargs)
+
     def get(self, request, *args, **kwargs):
         stash = request.GET.get("_post")
         if stash:
@@ -158,7 +173,8 @@ class SmartAuthorizationView(OAuthLibMixin, View):
     def post(self, request, *args, **kwargs):
         pending_key = request.POST.get("pending")
         if pending_key:
-            return self.decide(request, pending_key)
+            # The picker and consent forms are our own pages: Django's CSRF check applies.
+            return csrf_protect(lambda request: self.decide(request, pending_key))(request)
         params = [(k, v) for k, v in _pairs(request.POST) if k != "csrfmiddlewaretoken"]
         return self.authorize(request, params)
 
@@ -186,16 +202,27 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         if diverted is not None:
             return diverted
 
-        if not request.user.is_authenticated:
-            if "none" in prompt:
-                return self._redirect_error(
-                    application, redirect_uri, "login_required", "No user is signed in", state
-                )
+        if not request.user.is_authenticated and "none" in prompt:
+            return self._redirect_error(
+                application, redirect_uri, "login_required", "No user is signed in", state
+            )
+        if "login" in prompt or param(params, FRESH_LOGIN):
+            # OIDC Core §3.1.2.1: sign in (again). Only the request that comes back from this
+            # sign-in, carrying its one-time marker, goes on; every other prompt=login (or a
+            # replayed marker) signs the user out and in again.
+            marker = param(params, FRESH_LOGIN) or ""
+            signed_in = request.user.is_authenticated
+            if not (marker and signed_in and request.session.pop(FRESH_LOGIN_SESSION + marker, False)):
+                if signed_in:
+                    logout(request)
+                marker = secrets.token_urlsafe(16)
+                request.session[FRESH_LOGIN_SESSION + marker] = True
+                rest = " ".join(sorted(prompt - {"login"}))
+                again = [(k, v) for k, v in params if k not in ("prompt", FRESH_LOGIN)]
+                again += [("prompt", rest)] if rest else []
+                return self._to_login(request, again + [(FRESH_LOGIN, marker)])
+        elif not request.user.is_authenticated:
             return self._to_login(request, params)
-        if "login" in prompt and not request.session.pop("smart_auth:fresh_login", False):
-            logout(request)
-            request.session["smart_auth:fresh_login"] = True
-            return self._to_login(request, [(k, v) for k, v in params if k != "prompt"])
 
         try:
             self.resolve_user_and_patient(request, pending, application)
@@ -247,8 +274,9 @@ class SmartAuthorizationView(OAuthLibMixin, View):
         """The launch context: a local EHR launch, a trusted EHR's launch-token, or none."""
         handle = pending.launch
         if not handle:
-            if smart_auth_settings.SMART_STYLE_URL:
-                pending.context["smart_style_url"] = smart_auth_settings.SMART_STYLE_URL
+            style = default_style_url()
+            if style:
+                pending.context["smart_style_url"] = style
             if pending.id_token_hint and "launch/patient" in pending.scopes:
                 # The context of the launch that issued the hinted id_token (a silent
                 # prompt=none request by a pre-authorized client, e.g. the imaging server).

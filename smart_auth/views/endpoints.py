@@ -1,28 +1,41 @@
 """Token, introspection, revocation and EHR-launch endpoints (subclasses of DOT's views)."""
 
 import base64
+import hashlib
 import json
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connections, router, transaction
+from django.db.models import F
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.compat import login_not_required
-from oauth2_provider.models import get_access_token_model, get_application_model
-from oauth2_provider.views import IntrospectTokenView, RevokeTokenView, ScopedProtectedResourceView, TokenView
+from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
+from oauth2_provider.views import RevokeTokenView, ScopedProtectedResourceView, TokenView
 
 from ..audit import record
 from ..conf import smart_auth_settings
-from ..introspection import introspect
+from ..hooks import issuer_for
 from ..launch import create_launch, launch_url
+from ..limits import InputError, json_value, request_problem
 from ..registration import client_metadata
-from ..resources import governed
+from ..resources import governed, normalize
 
 
 FORM = "application/x-www-form-urlencoded"
+# The launch API's text fields, at most the length their LaunchContext columns hold.
+LAUNCH_FIELD_LIMITS = {
+    "client_id": 255,
+    "patient": 64,
+    "encounter": 64,
+    "intent": 255,
+    "tenant": 255,
+    "smart_style_url": 500,
+    "iss": 500,
+}
 
 
 def _oauth_error(error, description, status=400):
@@ -30,6 +43,31 @@ def _oauth_error(error, description, status=400):
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
     return response
+
+
+def challenge(request, status, error, description, bearer=True, scope=None):
+    """An OAuth error with its ``WWW-Authenticate`` challenge (RFC 6749 §5.2, RFC 6750 §3)."""
+    response = _oauth_error(error, description, status=status)
+    realm = f'realm="{issuer_for(request)}"'
+    if bearer:
+        extra = f', scope="{scope}"' if scope and error == "insufficient_scope" else ""
+        response["WWW-Authenticate"] = f'Bearer {realm}, error="{error}"{extra}'
+    else:
+        response["WWW-Authenticate"] = f"Basic {realm}, Bearer {realm}"
+    return response
+
+
+def bearer_refusal(view, request, scope):
+    """Why ``view`` refused the request's bearer token: 403 ``insufficient_scope`` for a valid
+    token without ``scope``, 401 ``invalid_token`` otherwise (RFC 6750 §3.1)."""
+    if view.get_oauthlib_core().verify_request(request, scopes=[])[0]:
+        lacking = f"The token lacks the {scope} scope"
+        return challenge(request, 403, "insufficient_scope", lacking, scope=scope)
+    if not request.headers.get("Authorization"):
+        response = challenge(request, 401, "invalid_token", "A bearer token is required")
+        response["WWW-Authenticate"] = f'Bearer realm="{issuer_for(request)}"'  # no error code
+        return response
+    return challenge(request, 401, "invalid_token", "The access token is not valid")
 
 
 def _cors(response, request):
@@ -53,6 +91,14 @@ def _client_id_of(request):
     return client_id
 
 
+def lock_refresh_token(value, db):
+    """Write-lock the rows of refresh token ``value`` until the transaction ends (a no-op
+    UPDATE: SQLite has no row locks and ignores SELECT … FOR UPDATE)."""
+    checksum = hashlib.sha256(value.encode()).hexdigest()
+    model = get_refresh_token_model()
+    model.objects.using(db).filter(token_checksum=checksum).update(updated=F("updated"))
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 @method_decorator(login_not_required, name="dispatch")
 class SmartTokenView(TokenView):
@@ -63,8 +109,19 @@ class SmartTokenView(TokenView):
         content_type = request.content_type or ""
         if content_type != FORM:
             return _cors(_oauth_error("invalid_request", f"The token request must be {FORM}"), request)
+        problem = request_problem(request)
+        if problem:
+            return _cors(_oauth_error("invalid_request", problem), request)
         db = router.db_for_write(get_access_token_model())
-        if connections[db].vendor == "sqlite":
+        if request.POST.get("grant_type") == "refresh_token":
+            # Refreshes with one token run one after another (RFC 9700 §4.14.2): the first
+            # statement write-locks the presented token's row (on SQLite, the database), so a
+            # second request sees the token already rotated and its replay revokes the family.
+            with transaction.atomic(using=db):
+                lock_refresh_token(request.POST.get("refresh_token", ""), db)
+                response = super().post(request, *args, **kwargs)
+                self._audit(request, response)
+        elif connections[db].vendor == "sqlite":
             # SQLite (transaction_mode=IMMEDIATE) would hold its single write lock for the
             # whole request: keep the short per-step transactions there.
             response = super().post(request, *args, **kwargs)
@@ -109,26 +166,12 @@ class SmartTokenView(TokenView):
 
 @method_decorator(csrf_exempt, name="dispatch")
 @method_decorator(login_not_required, name="dispatch")
-class SmartIntrospectTokenView(IntrospectTokenView):
-    """RFC 7662 with SMART's fields; callers authenticate by an ``introspection``-scoped bearer
-    token or as a client (secret or private_key_jwt)."""
-
-    def get(self, request, *args, **kwargs):
-        return _oauth_error("invalid_request", "Use POST for token introspection", status=405)
-
-    def post(self, request, *args, **kwargs):
-        token = request.POST.get("token")
-        if token is None:
-            return _oauth_error("invalid_request", "The token parameter is missing")
-        response = JsonResponse(introspect(token, request))
-        response["Cache-Control"] = "no-store"
-        return _cors(response, request)
-
-
-@method_decorator(csrf_exempt, name="dispatch")
-@method_decorator(login_not_required, name="dispatch")
 class SmartRevokeTokenView(RevokeTokenView):
-    pass
+    def post(self, request, *args, **kwargs):
+        problem = request_problem(request)
+        if problem:
+            return _oauth_error("invalid_request", problem)
+        return super().post(request, *args, **kwargs)
 
 
 class LaunchView(LoginRequiredMixin, View):
@@ -141,7 +184,13 @@ class LaunchView(LoginRequiredMixin, View):
     raise_exception = True
 
     def post(self, request, *args, **kwargs):
+        problem = request_problem(request)
+        if problem:
+            return _oauth_error("invalid_request", problem)
         data = request.POST
+        too_long = [name for name, limit in LAUNCH_FIELD_LIMITS.items() if len(data.get(name, "")) > limit]
+        if too_long:
+            return _oauth_error("invalid_request", f"Too long: {', '.join(too_long)}")
         application = get_application_model().objects.filter(client_id=data.get("client_id", "")).first()
         if application is None or not getattr(application, "smart", None) or not application.smart.launch_uri:
             return _oauth_error("invalid_request", "Unknown client, or it has no launch URL")
@@ -151,11 +200,17 @@ class LaunchView(LoginRequiredMixin, View):
             if patient not in allowed:
                 return _oauth_error("access_denied", "You may not launch for that patient", status=403)
         try:
-            fhir_context = json.loads(data.get("fhirContext") or "[]")
-        except ValueError:
-            return _oauth_error("invalid_request", "fhirContext must be a JSON array")
+            fhir_context = json_value(data.get("fhirContext") or "[]")
+        except InputError as exc:
+            return _oauth_error("invalid_request", f"fhirContext: {exc}")
         if not isinstance(fhir_context, list) or not all(isinstance(i, dict) for i in fhir_context):
             return _oauth_error("invalid_request", "fhirContext must be a JSON array of objects")
+        style = data.get("smart_style_url", "")
+        if style and not (urlsplit(style).scheme in ("https", "http") and urlsplit(style).netloc):
+            return _oauth_error("invalid_request", "smart_style_url must be an absolute http(s) URL")
+        iss = data.get("iss") or next(iter(governed()), "")
+        if normalize(iss) not in governed():
+            return _oauth_error("invalid_request", "iss must be a FHIR base this server governs")
         launch = create_launch(
             application,
             user=request.user,
@@ -164,10 +219,9 @@ class LaunchView(LoginRequiredMixin, View):
             fhir_context=fhir_context,
             intent=data.get("intent", ""),
             need_patient_banner=data.get("need_patient_banner", "true").lower() != "false",
-            smart_style_url=data.get("smart_style_url") or smart_auth_settings.SMART_STYLE_URL or "",
+            smart_style_url=style,
             tenant=data.get("tenant", ""),
         )
-        iss = data.get("iss") or next(iter(governed()), "")
         record(
             "launch",
             "launch",
@@ -187,6 +241,9 @@ class ClientRegistryView(ScopedProtectedResourceView):
     backend-services token that has the ``introspection`` scope; 404 for an unknown client."""
 
     required_scopes = ["introspection"]
+
+    def unauthenticated_response(self, request, oauthlib_request=None):
+        return bearer_refusal(self, request, "introspection")  # DOT's default: a bare 403
 
     def get(self, request, client_id, *args, **kwargs):
         if getattr(request, "resource_owner", None) is not None:

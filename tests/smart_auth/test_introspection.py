@@ -74,12 +74,14 @@ def test_introspection_requires_caller_authentication(client, flow, users):
 
 
 def test_introspection_by_client_credentials(client, users, symmetric_client, flow):
-    issued = flow.run(SCOPE, users["patient"]).json()
+    """A confidential client that is no designated resource server sees its own tokens only."""
+    own = Flow(client, symmetric_client).run(SCOPE, users["patient"], auth="basic").json()
+    others = flow.run(SCOPE, users["patient"]).json()
     raw = f"{symmetric_client.client_id}:{symmetric_client.plain_secret}".encode()
-    response = introspect(
-        client, issued["access_token"], HTTP_AUTHORIZATION="Basic " + base64.b64encode(raw).decode()
-    )
+    basic = "Basic " + base64.b64encode(raw).decode()
+    response = introspect(client, own["access_token"], HTTP_AUTHORIZATION=basic)
     assert response.status_code == 200 and response.json()["active"] is True
+    assert introspect(client, others["access_token"], HTTP_AUTHORIZATION=basic).json() == {"active": False}
 
 
 def test_introspection_by_private_key_jwt(client, users, backend_client, flow):
@@ -136,7 +138,7 @@ def test_audit_records_issuance_with_patient(flow, users):
 def test_introspection_assertion_may_name_the_introspection_endpoint(client, users, backend_client, flow):
     """RFC 7523 §3: the assertion's aud identifies the server; the endpoint called is accepted."""
     issued = flow.run(SCOPE, users["patient"]).json()
-    for aud, status in (("http://testserver/o/introspect/", 200), ("http://testserver/o/elsewhere/", 403)):
+    for aud, status in (("http://testserver/o/introspect/", 200), ("http://testserver/o/elsewhere/", 401)):
         assertion = backend_client.key.assertion(backend_client.client_id, aud=aud)
         response = client.post(
             "/o/introspect/",

@@ -20,6 +20,10 @@ IMAGING_PATIENT = demo_patient_id("imaging", 1)
 @pytest.fixture
 def imaging_api(settings, live_server, symmetric_client, api):
     load_demo_data("imaging", patients=2)
+    # The resource server introspects as this client: a designated resource server (registered
+    # with the introspection scope) sees every client's tokens, any other client only its own.
+    symmetric_client.smart.allowed_scopes += " introspection"
+    symmetric_client.smart.save(update_fields=["allowed_scopes"])
 
     def configure(introspect="never", introspection_endpoint=None):
         settings.SMART_FHIR = {

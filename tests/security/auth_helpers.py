@@ -1,0 +1,44 @@
+"""Shared steps of the authorization-server attack tests (tests/security/test_auth_*.py)."""
+
+import base64
+
+from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+
+from smart_auth.models import LaunchToken
+from tests.conftest import FORM, token_post
+
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def basic(client_id, secret=""):
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def backend_token(client, backend_client, scope="introspection", **extra):
+    response = token_post(
+        client,
+        {
+            "grant_type": "client_credentials",
+            "scope": scope,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": backend_client.key.assertion(backend_client.client_id),
+            **extra,
+        },
+    )
+    return response
+
+
+def introspect(client, token, body="", **headers):
+    return client.post("/o/introspect/", f"token={token}{body}", content_type=FORM, **headers)
+
+
+def state():
+    """Counts of every row an attack could create, use up or remove."""
+    return {
+        "access": get_access_token_model().objects.count(),
+        "refresh": get_refresh_token_model().objects.count(),
+        "live_refresh": get_refresh_token_model().objects.filter(revoked__isnull=True).count(),
+        "grants": get_grant_model().objects.count(),
+        "launch_tokens_used": LaunchToken.objects.filter(consumed__isnull=False).count(),
+    }
