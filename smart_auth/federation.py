@@ -219,7 +219,7 @@ def _json(response, what):
     """The EHR's JSON object answer; anything else is the EHR failing us, never our 500."""
     try:
         body = response.json()
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested beyond reason
         raise FederationError("temporarily_unavailable", f"The EHR's {what} is not JSON") from exc
     if not isinstance(body, dict):
         raise FederationError("temporarily_unavailable", f"The EHR's {what} is not a JSON object")

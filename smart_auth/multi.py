@@ -74,7 +74,7 @@ def resolve_patient(patient_id, home_base, target_base, request=None):
             return None
         try:
             entries = response.json().get("entry", []) if response.status_code == 200 else []
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # not JSON, not a Bundle, too deep
             entries = []
         found.update(
             e["resource"]["id"]

@@ -54,4 +54,7 @@ class PendingAuthorization:
     def load(cls, request, key):
         """The pending authorization ``key`` of this browser session, or None."""
         data = request.session.get(SESSION_PREFIX + (key or ""))
-        return cls(**data) if isinstance(data, dict) else None
+        try:
+            return cls(**data) if isinstance(data, dict) else None
+        except TypeError:  # stored by another version of this code: treat as expired
+            return None

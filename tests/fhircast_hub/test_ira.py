@@ -37,8 +37,11 @@ async def test_a_select_without_a_valid_select_key_is_400_and_never_broadcast(hu
     before = await call(lambda: Topic.objects.get(name=topic).state)
     response = await call(hub.publish, topic, "DiagnosticReport-select", context)
     assert response.status_code == 400 and message in response.content, response.content
-    assert await socket.silent()
     assert await call(lambda: Topic.objects.get(name=topic).state) == before
+    # Not broadcast: the next event the subscriber gets is the one published after it.
+    clear = select({"key": "select", "reference": []})
+    sentinel = await call(hub.publish, topic, "DiagnosticReport-select", clear)
+    assert (await socket.frame())["id"] == sentinel.json()["event"]["id"]
     await socket.close()
 
 

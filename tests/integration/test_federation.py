@@ -160,6 +160,10 @@ def test_federated_patient_user_reaches_only_their_own_patient_by_user_scopes(li
     assert claims_of(body["access_token"])["fhirUser"] == "Patient/im-pat-1"
     bundle = imaging_read(live, app, "ImagingStudy", body["access_token"]).json()
     assert {e["resource"]["subject"]["reference"] for e in bundle.get("entry", [])} <= {"Patient/im-pat-1"}
+    # The same by the access token as subject (it carried user/*.rs).
+    status, body = exchange(live, app, ehr["access_token"], ACCESS_TOKEN, scope="patient/*.rs user/*.rs")
+    assert status == 200 and body["patient"] == "im-pat-1", body
+    assert imaging_read(live, app, "Patient/im-pat-2", body["access_token"]).status_code == 403
 
 
 def test_ehr_relative_fhir_user_is_not_a_local_patient_id(live, app):
@@ -202,10 +206,18 @@ def test_federated_patient_user_picks_only_themself_at_imaging(live, app):
     )
     dual = app.finish(patient.visit(url, callback(live, "imaging")))
     assert dual["patient"] == "im-pat-1", dual
+    assert imaging_read(live, app, "Patient/im-pat-2", dual["access_token"]).status_code == 403
     url, _ = app.authorize_url(live.fhir("imaging"), "launch/patient patient/*.rs", "imaging")
     standalone = app.finish(patient.visit(url, callback(live, "imaging"), patient="im-pat-2"))
     assert standalone.get("patient") == "im-pat-1", standalone
     assert imaging_read(live, app, "Patient/im-pat-2", standalone["access_token"]).status_code == 403
+    # A clinician's launch-token for another patient, used in the federated patient's session.
+    other = ehr_launch(live, app, Browser("clinician"), "pat-24")
+    url, state = app.authorize_url(
+        live.fhir("imaging"), "launch patient/*.rs", "imaging", launch=other["launch_token"]
+    )
+    query = patient.visit(url, callback(live, "imaging"))
+    assert query["error"] == "access_denied" and query["state"] == state and "code" not in query
 
 
 def test_token_exchange_grants_no_more_than_the_subject_token(live, app, browser):
@@ -227,10 +239,10 @@ def test_token_exchange_grants_no_more_than_the_subject_token(live, app, browser
 # --- 3. patient matching on identifiers the patient cannot change ------------------------------------
 def test_patient_cannot_rewrite_their_identifier_to_hijack_another_patient(live, app, browser):
     """Multi-server draft: patients are matched on Patient.identifier. A patient/ token with write
-    letters cannot change it (SMART_FHIR PROTECTED_FIELDS): 403 OperationOutcome; B and C still
-    map the patient to their own imaging patient."""
+    letters cannot change it (SMART_FHIR PROTECTED_FIELDS): 403 OperationOutcome; A, B, C and D
+    still map the patient to their own imaging patient."""
     patient = Browser("patient")
-    ehr = ehr_token(live, app, patient, "launch/patient openid fhirUser patient/*.cruds")
+    ehr = ehr_token(live, app, patient, "launch/patient launch-token openid fhirUser patient/*.cruds")
     url = f"{live.fhir('ehr')}/Patient/pat-1"
     resource = app.read(url, ehr["access_token"]).json()
     hijacked = {**resource, "identifier": [{"system": MRN, "value": "MRN-0003"}]}
@@ -248,7 +260,23 @@ def test_patient_cannot_rewrite_their_identifier_to_hijack_another_patient(live,
     )
     assert response.status_code == 200, response.text  # other fields stay the patient's to edit
     status, body = exchange(live, app, ehr["access_token"], ACCESS_TOKEN, scope="patient/*.rs")
-    assert status == 200 and body["patient"] == "im-pat-1", body
+    assert status == 200 and body["patient"] == "im-pat-1", body  # C
+    url, _ = app.authorize_url(
+        live.fhir("imaging"), "launch patient/*.rs", "imaging", launch=ehr["launch_token"]
+    )
+    assert app.finish(patient.visit(url, callback(live, "imaging")))["patient"] == "im-pat-1"  # B
+    url, _ = app.authorize_url(
+        live.fhir("imaging"),
+        "launch/patient openid fhirUser patient/*.rs",
+        "imaging",
+        login_hint=ehr["id_token"],
+    )
+    assert app.finish(patient.visit(url, callback(live, "imaging")))["patient"] == "im-pat-1"  # A
+    shared = ehr_token(
+        live, app, patient, "launch/patient patient/*.rs", resources=[live.fhir("ehr"), live.fhir("imaging")]
+    )
+    details = {d["locations"][0]: d.get("patient") for d in shared["authorization_details"]}
+    assert details[live.fhir("imaging")] == "im-pat-1"  # D
 
 
 @pytest.mark.parametrize("index,value", [(1, "ZZ-1,"), (2, "ZZ-2,MRN-0005"), (3, "a|b\\c$d")])

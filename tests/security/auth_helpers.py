@@ -4,7 +4,7 @@ import base64
 
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
-from smart_auth.models import LaunchToken
+from smart_auth.models import AuditEvent, LaunchContext, LaunchToken
 from tests.conftest import FORM, token_post
 
 
@@ -41,4 +41,6 @@ def state():
         "live_refresh": get_refresh_token_model().objects.filter(revoked__isnull=True).count(),
         "grants": get_grant_model().objects.count(),
         "launch_tokens_used": LaunchToken.objects.filter(consumed__isnull=False).count(),
+        "launches_used": LaunchContext.objects.filter(used__isnull=False).count(),
+        "issued_on_record": AuditEvent.objects.filter(outcome="issued").count(),
     }

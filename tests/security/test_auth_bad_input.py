@@ -85,7 +85,7 @@ def test_authorize_refuses_nul_characters(browser, users, public_client):
 
 
 class RawServer:
-    """A real HTTP server on 127.0.0.1 answering every GET with one fixed body."""
+    """A real HTTP server on 127.0.0.1 answering every GET and POST with one fixed body."""
 
     def __init__(self, body):
         import http.server
@@ -98,6 +98,10 @@ class RawServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.do_GET()
 
             def log_message(self, *args):
                 pass
@@ -184,4 +188,59 @@ def test_authorize_refuses_parameters_its_grant_cannot_hold(browser, users, publ
     response = Flow(browser, public_client).authorize("launch/patient openid patient/*.rs", **extra)
     assert response.status_code == 302
     assert parse_qs(urlsplit(response["Location"]).query)["error"] == ["invalid_request"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("body", [DEEP.encode(), b"not json"], ids=["deep", "not-json"])
+def test_trusted_ehr_answering_deep_json_is_a_refusal_not_a_500(browser, body):
+    """Token exchange (RFC 8693 §2.2.2) whose trusted EHR answers absurd JSON: the standard
+    error, nothing issued."""
+    from django.test import override_settings
+
+    from smart_auth.registration import register_client
+    from tests.conftest import ClientKey, token_post
+    from tests.keys import TEST_SIGNING_KEY
+    from tests.security.auth_helpers import ASSERTION_TYPE
+
+    server = RawServer(body)
+    base = server.url.rsplit("/", 1)[0]
+    ehr = {
+        "issuer": f"{base}/o",
+        "fhir_base": f"{base}/fhir",
+        "client_id": "imaging",
+        "private_key": TEST_SIGNING_KEY,
+        "kid": "k",
+        "token_endpoint": server.url,
+        "introspection_endpoint": server.url,
+    }
+    key = ClientKey("RS384")
+    app, _ = register_client(
+        {
+            "client_name": "Exchanger",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": key.jwks,
+            "scope": "user/*.rs",
+        }
+    )
+    before = state()
+    try:
+        with override_settings(
+            SMART_AUTH={"FHIR_BASE_URLS": ["http://testserver/fhir"], "TRUSTED_EHRS": [ehr]}
+        ):
+            response = token_post(
+                browser,
+                {
+                    "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                    "subject_token": "opaque",
+                    "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                    "scope": "user/*.rs",
+                    "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": key.assertion(app.client_id),
+                },
+            )
+    finally:
+        server.close()
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"] == "invalid_request"
     assert state() == before

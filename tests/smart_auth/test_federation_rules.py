@@ -130,3 +130,68 @@ def test_check_refuses_malformed_protected_fields(settings):
 
     settings.SMART_FHIR = {**settings.SMART_FHIR, "PROTECTED_FIELDS": {"Patient": "identifier"}}
     assert "smart_fhir.E020" in {problem.id for problem in check_settings(None)}
+
+
+@pytest.fixture
+def broken_ehr():
+    """A real HTTP server posing as a trusted EHR that answers 200 with a body that is not JSON."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>maintenance</html>")
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_an_ehr_answer_that_is_not_json_is_an_oauth_error_not_a_500(client, settings, broken_ehr):
+    """Fail closed with the standard error (RFC 8693 §2.2.2 invalid_request), never a 500."""
+    from tests.conftest import TOKEN_URL, ClientKey, token_post
+
+    key = ClientKey("RS384")
+    app, _ = register_client(
+        {
+            "client_name": "Exchanger",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": key.jwks,
+            "scope": "patient/*.rs user/*.rs",
+        }
+    )
+    settings.SMART_AUTH = {
+        **settings.SMART_AUTH,
+        "TRUSTED_EHRS": [
+            {
+                "issuer": f"{broken_ehr}/o",
+                "fhir_base": f"{broken_ehr}/fhir",
+                "client_id": "imaging",
+                "private_key": key.pem,
+                "kid": "k",
+                "alg": "RS384",
+            }
+        ],
+    }
+    response = token_post(
+        client,
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": "opaque-ehr-token",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "scope": "user/*.rs",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": key.assertion(app.client_id, aud=TOKEN_URL),
+        },
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
