@@ -41,7 +41,7 @@ def _filtered_in_memory(storage, access, query, grants):
         query, offset=0, count=FILTERED_SCAN_LIMIT, summary="", includes=[], revincludes=[]
     )
     everything = storage.run_search(scan, grants)
-    if everything.total is not None and everything.total > FILTERED_SCAN_LIMIT:
+    if everything.more or (everything.total or 0) > FILTERED_SCAN_LIMIT:
         raise SearchError(f"More than {FILTERED_SCAN_LIMIT} matches: narrow the search")
     kept = [e for e in everything.entries if passes_filters(access, e)]
     result = SearchResult(total=len(kept))
@@ -49,6 +49,8 @@ def _filtered_in_memory(storage, access, query, grants):
         return result, [], []
     page = kept[query.offset : query.offset + query.count]
     result.entries = page
+    if not getattr(query, "total", True):  # _total=none: no total, only whether a page follows
+        result.total, result.more = None, query.offset + query.count < len(kept)
     if page and (query.includes or query.revincludes):
         # The page again, with its includes: the storage finds them for exactly these ids.
         ids = Clause("_id", "id", "", tuple(SearchValueSpec(code=e.resource_id) for e in page))
