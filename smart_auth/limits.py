@@ -2,10 +2,10 @@
 PostgreSQL cannot store or compare) and JSON nested or sized beyond reason are all answered with
 ``invalid_request`` before anything is looked up or stored."""
 
-import json
-
 from django.core.exceptions import SuspiciousOperation
 from django.http.multipartparser import MultiPartParserError
+
+from . import strict_json
 
 
 MAX_JSON_BYTES = 64 * 1024
@@ -30,35 +30,11 @@ def request_problem(request):
 
 
 def json_value(text, max_bytes=MAX_JSON_BYTES, max_depth=MAX_JSON_DEPTH):
-    """``json.loads(text)`` within the limits (a deep nesting would otherwise raise
-    RecursionError, which no caller expects); InputError otherwise."""
+    """``json.loads(text)`` within the limits of :mod:`smart_auth.strict_json` and ``max_bytes``;
+    InputError otherwise."""
     if len(text) > max_bytes:
         raise InputError(f"JSON longer than {max_bytes} characters")
-    if nesting_depth(text) > max_depth:
-        raise InputError(f"JSON nested deeper than {max_depth} levels")
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise InputError("Not valid JSON") from exc
-
-
-def nesting_depth(text):
-    """The deepest ``[``/``{`` nesting of a JSON text, brackets inside strings excepted."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
+        return strict_json.loads(text, max_depth)
+    except strict_json.JsonRejected as exc:
+        raise InputError(str(exc)) from None
