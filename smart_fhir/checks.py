@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit
 
 from django.apps import apps
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from smart_auth import checking as c
@@ -49,6 +49,7 @@ def check_settings(app_configs, **kwargs):
     config = check.run()
     problems = check.errors + _storage_problems(config) + _base_url_problems(config.get("BASE_URL"))
     base = config.get("BASE_URL")
+    problems += _host_derived_base_problems(base)
     if base is not None and not _absolute(base):
         problems.append(
             Error(f"SMART_FHIR['BASE_URL'] {base!r} must be an absolute http(s) URL.", id="smart_fhir.E001")
@@ -145,6 +146,23 @@ def _base_url_problems(base):
             f"SMART_FHIR['BASE_URL'] {base!r} is not among SMART_AUTH['FHIR_BASE_URLS'].",
             hint="The local authorization server would never issue a token this server accepts.",
             id="smart_fhir.E012",
+        )
+    ]
+
+
+def _host_derived_base_problems(base):
+    """Without BASE_URL the accepted token audience is derived from the request's Host header;
+    with any host allowed, a client chooses it."""
+    from django.conf import settings
+
+    if base or "*" not in getattr(settings, "ALLOWED_HOSTS", []):
+        return []
+    return [
+        Warning(
+            "SMART_FHIR['BASE_URL'] is not set and ALLOWED_HOSTS allows any host.",
+            hint="The FHIR base, and so the token audience this server accepts, would follow the "
+            "request's Host header: set BASE_URL (or list the real hosts in ALLOWED_HOSTS).",
+            id="smart_fhir.W001",
         )
     ]
 

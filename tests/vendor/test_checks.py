@@ -98,6 +98,18 @@ def test_smart_fhir_setting_checks(settings, config, expected):
     assert expected in ids(fhir_checks)
 
 
+def test_base_url_from_any_host_is_a_warning(settings):
+    """RFC 9068 §4: the audience a resource server accepts must not be the client's choice."""
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.SMART_FHIR = {}
+    assert "smart_fhir.W001" in ids(fhir_checks)
+    settings.ALLOWED_HOSTS = ["ehr.example.org"]
+    assert "smart_fhir.W001" not in ids(fhir_checks)
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.SMART_FHIR = {"BASE_URL": "http://testserver/fhir"}
+    assert "smart_fhir.W001" not in ids(fhir_checks)
+
+
 def test_smart_fhir_string_resource_types_is_one_error(settings):
     settings.SMART_FHIR = {"BASE_URL": "http://testserver/fhir", "RESOURCE_TYPES": "Patient"}
     assert [i for i, _ in errors(fhir_checks)] == ["smart_fhir.E010"]
