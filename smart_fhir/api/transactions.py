@@ -19,6 +19,8 @@ from urllib.parse import parse_qs
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from smart_auth.strict_json import loads as strict_loads
+
 from ..conf import fhir_settings
 from ..enforcement import check_entry
 from ..storage import Conflict, Entry, NotSupported, get_storage
@@ -161,7 +163,9 @@ def _patch_document(op):
     if resource.get("resourceType") != "Binary" or resource.get("contentType") != JSON_PATCH:
         raise InvalidResource(f"entry {op.index}: PATCH takes a Binary with contentType {JSON_PATCH}")
     try:
-        return json.loads(base64.b64decode(resource.get("data") or "", validate=True))
+        # The same JSON limits as a PATCH body (depth, finite numbers, Unicode strings).
+        data = base64.b64decode(resource.get("data") or "", validate=True)
+        return strict_loads(data, fhir_settings.MAX_JSON_DEPTH)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise InvalidResource(f"entry {op.index}: the Binary's data is not base64 JSON: {exc}")
 

@@ -225,6 +225,17 @@ def test_a_batch_patch_whose_binary_is_not_base64_is_that_entrys_400(clinician):
     assert body["entry"][0]["response"]["outcome"]["resourceType"] == "OperationOutcome"
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000, '[{"op": "add", "path": "/x", "value": 1e400}]'])
+def test_a_batch_patch_binary_gets_the_json_limits_of_a_patch_body(clinician, text):
+    """The Binary's JSON is client input like a PATCH body: nesting past MAX_JSON_DEPTH (a
+    RecursionError in json.loads) is that entry's 400, not a 500 (FHIR R4 §3.1.0.11.1)."""
+    data = base64.b64encode(text.encode()).decode()
+    binary = {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": data}
+    response = clinician.post("", _bundle("batch", _entry("PATCH", f"Patient/{PAT1}", binary)))
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["entry"][0]["response"]["status"] == "400 Bad Request"
+
+
 SAME_AS_SINGLE = [
     ("GET", f"Patient/{PAT1}", None),
     ("GET", f"Patient/{PAT2}", None),
