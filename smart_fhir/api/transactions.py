@@ -136,6 +136,8 @@ def execute(ctx, op) -> Outcome:
             return interactions.compartment_search(ctx, parts[1], parts[2], op.criteria)
     elif method == "POST" and len(parts) == 1:
         if op.existing is not None:
+            # Still a create: the single request's type, read-only and scope checks come first.
+            interactions.require(ctx, "create", kind)
             check_entry(ctx.access, "read", op.existing)
             return Outcome(200, op.existing)
         criteria = op.request.get("ifNoneExist") if not op.assigned_id else None

@@ -188,6 +188,19 @@ def test_transaction_conditional_create_resolves_to_the_match(clinician):
     assert body["entry"][1]["resource"]["subject"]["reference"] == f"Patient/{PAT1}"
 
 
+
+def test_transaction_conditional_create_that_matches_still_needs_create_access(api, ehr_data, issue):
+    """A conditional create is a create (FHIR R4 §3.1.0.8.1): a token without the ``c`` letter
+    gets the 403 of the single request, even when ifNoneExist matches (SMART 2.2 scopes)."""
+    token = issue("openid fhirUser patient/Patient.rs", patient=PAT1)
+    patient = {"resourceType": "Patient", "identifier": [{"system": MRN, "value": "MRN-0001"}]}
+    criteria = f"identifier={MRN}|MRN-0001"
+    single = api.post("Patient", patient, token=token, HTTP_IF_NONE_EXIST=criteria)
+    assert single.status_code == 403
+    bundle = _bundle("transaction", _entry("POST", "Patient", patient, ifNoneExist=criteria))
+    assert api.post("", bundle, token=token).status_code == 403
+
+
 @pytest.mark.parametrize(
     "bundle, status",
     [
