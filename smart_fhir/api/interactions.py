@@ -276,7 +276,11 @@ def matches(ctx, resource_type, criteria: str | dict) -> list[Entry]:
 
 
 def _has_criteria(params) -> bool:
-    return any(not k.startswith("_") or k in ("_id", "_lastUpdated") for k in params)
+    # An empty _id/_lastUpdated is dropped by the search (so it would match everything).
+    return any(
+        not k.startswith("_") or (k in ("_id", "_lastUpdated") and any(v != "" for v in values))
+        for k, values in params.items()
+    )
 
 
 # --- writes --------------------------------------------------------------------------------------

@@ -159,6 +159,22 @@ def test_conditional_delete_deletes_one_and_refuses_several(clinician):
     assert clinician.delete("Patient?bogus=1").status_code == 400
 
 
+@pytest.mark.parametrize("criteria", ["_id=", "_lastUpdated=", "_id=&_lastUpdated="])
+def test_conditional_interactions_need_criteria_with_a_value(api, ehr_data, issue, criteria):
+    """An empty ``_id``/``_lastUpdated`` is dropped from a search (FHIR R4 §3.1.1.5), so it is no
+    criterion: the conditional delete/update must be a 400, not a match on everything the token
+    reaches (a patient token reaches one Patient: its own, which was deleted)."""
+    own = issue("openid fhirUser patient/Patient.rud", patient=PAT1)
+
+    def attempt():
+        assert api.delete(f"Patient?{criteria}", token=own).status_code == 400
+        body = {"resourceType": "Patient", "id": PAT1, "gender": "other"}
+        assert api.put(f"Patient?{criteria}", body, token=own).status_code == 400
+
+    _unchanged(attempt)
+    assert api.get(f"Patient/{PAT1}", token=own).status_code == 200
+
+
 def test_conditional_delete_needs_d_and_stays_in_the_compartment(api, clinician, issue):
     reader = issue("openid fhirUser user/Patient.rs")
     assert api.delete(f"Patient?_id={PAT1}", token=reader).status_code == 403
