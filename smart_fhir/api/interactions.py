@@ -134,6 +134,7 @@ def history_type(ctx, resource_type, params) -> Outcome:
     unknown = [k for k in params if k not in HISTORY_PARAMS]
     if unknown and not ctx.lenient:
         raise SearchError(f"Unknown history parameter(s): {', '.join(unknown)}")
+    check_search_limits(params)  # _offset within MAX_SEARCH_OFFSET, as for a search
     count = _whole(params, "_count", fhir_settings.DEFAULT_PAGE_SIZE)
     count = min(count, fhir_settings.MAX_PAGE_SIZE)
     offset = _whole(params, "_offset", 0)

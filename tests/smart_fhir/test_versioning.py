@@ -101,6 +101,16 @@ def test_type_history_pages_newest_first(clinician):
     assert clinician.get("Patient/_history?bogus=1").status_code == 400
 
 
+
+@pytest.mark.parametrize("query", ["_offset=99999999999999999999999", "_offset=1000001"])
+def test_type_history_holds_the_search_limits(clinician, query):
+    """``_history`` paging takes the search's limits (MAX_SEARCH_OFFSET): an _offset beyond the
+    database's integers is a 400 OperationOutcome (FHIR R4 §3.1.0.3), not a 500."""
+    response = clinician.get(f"Patient/_history?{query}")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
 def test_type_history_stays_in_the_tokens_compartment(api, clinician, issue):
     clinician.put(f"Patient/{PAT2}", {**clinician.get(f"Patient/{PAT2}").json(), "gender": "other"})
     clinician.delete(f"Patient/{PAT2}")
