@@ -7,6 +7,8 @@ Each returns an :class:`Outcome` or raises the exception the API renders as an O
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -349,7 +351,7 @@ def patch(ctx, resource_type, resource_id, document, if_match=None) -> Outcome:
     if not isinstance(document, list):
         raise InvalidResource("PATCH takes a JSON Patch document (a JSON array of operations)")
     try:
-        patched = jsonpatch.apply_patch(current.resource, document)
+        patched = _apply_patch(current.resource, document)
     except jsonpatch.InvalidJsonPatch as exc:
         raise InvalidResource(f"Invalid JSON Patch: {exc}")
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
@@ -367,6 +369,25 @@ def patch(ctx, resource_type, resource_id, document, if_match=None) -> Outcome:
     # If-Match on the version patched: a concurrent write in between is a 412, never lost.
     entry, _created = get_storage().update(resource_type, resource_id, patched, if_match=current.version_id)
     return Outcome(200, entry)
+
+
+def _apply_patch(resource, document):
+    """jsonpatch.apply_patch, one operation at a time, with what ``copy`` operations add held to
+    MAX_BODY_BYTES: each copy can double the resource, so 30 of them in a small body would take
+    the worker's memory and minutes of CPU."""
+    budget = fhir_settings.MAX_BODY_BYTES
+    patched = copy.deepcopy(resource)
+    for operation in document:
+        if isinstance(operation, dict) and operation.get("op") == "copy":
+            try:
+                copied = jsonpointer.resolve_pointer(patched, operation.get("from"))
+            except (jsonpointer.JsonPointerException, TypeError, AttributeError):
+                copied = None  # apply_patch reports the bad pointer
+            budget -= len(json.dumps(copied))
+            if budget < 0:
+                raise Unprocessable(f"The patch copies more than {fhir_settings.MAX_BODY_BYTES} bytes")
+        patched = jsonpatch.apply_patch(patched, [operation], in_place=True)
+    return patched
 
 
 def delete(ctx, resource_type, resource_id, if_match=None) -> Outcome:

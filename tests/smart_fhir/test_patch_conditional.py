@@ -68,6 +68,25 @@ def test_bad_patches_are_operation_outcomes_and_change_nothing(clinician, docume
     _unchanged(attempt)
 
 
+def test_a_patch_cannot_grow_the_resource_without_bound(clinician, settings):
+    """RFC 6902 ``copy`` can double a resource per operation (an Extension copied into its own
+    ``extension``): 40 copies in a 3 KB body would be 2^40 Extensions, minutes of CPU and the
+    worker's memory. What copies add is held to MAX_BODY_BYTES (422, nothing written); here
+    20 KB, where 12 copies (8191 valid nested Extensions, ~400 KB) are already too many."""
+    settings.SMART_FHIR = {**settings.SMART_FHIR, "MAX_BODY_BYTES": 20_000}
+    leaf = {"url": "http://example.org/leaf", "valueString": "v"}
+    root = {"url": "http://example.org/x", "extension": [leaf]}
+    document = [{"op": "add", "path": "/extension", "value": [root]}]
+    document += [{"op": "copy", "from": "/extension/0", "path": "/extension/0/extension/-"}] * 12
+
+    def attempt():
+        response = clinician.patch(f"Patient/{PAT1}", document)
+        assert response.status_code == 422, response.content[:300]
+        assert "copies more than" in response.json()["issue"][0]["diagnostics"]
+
+    _unchanged(attempt)
+
+
 def test_patch_checks_version_scope_and_compartment(api, clinician, issue):
     replace = [{"op": "replace", "path": "/gender", "value": "other"}]
     assert clinician.patch(f"Patient/{PAT1}", replace, HTTP_IF_MATCH='W/"7"').status_code == 412
