@@ -341,7 +341,9 @@ def federated_user(ehr, subject, fhir_user=None, name=""):
 
     from .models import SmartUser
 
-    username = f"{subject}@{urlsplit(ehr.issuer).netloc}"[:150]
+    username = f"{subject}@{urlsplit(ehr.issuer).netloc}"
+    if len(username) > 150:  # cut short, two issuers' subjects could name one local user
+        raise FederationError("invalid_request", "The EHR user's subject is too long to map to a local user")
     user, created = get_user_model().objects.get_or_create(username=username)
     if created:
         user.set_unusable_password()

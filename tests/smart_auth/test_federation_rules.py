@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from smart_auth.federation import AppIdentity, TrustedEHR, federated_user, match_patient, same_app
+from smart_auth.federation import (
+    AppIdentity,
+    FederationError,
+    TrustedEHR,
+    federated_user,
+    match_patient,
+    same_app,
+)
 from smart_auth.models import SmartUser
 from smart_auth.registration import register_client
 from tests.smart_auth.test_introspection import backend_token, introspect
@@ -98,6 +105,24 @@ def test_federated_user_without_fhir_user_has_no_patient_mapping(users):
     SmartUser.objects.filter(user=user).update(fhir_user="Patient/p-one")
     user = federated_user(ehr, "42", None)
     assert not SmartUser.objects.filter(user=user).exists()
+
+
+def test_long_subjects_of_two_ehrs_are_never_one_local_user(users):
+    """The local username is ``sub@host``; cut to Django's 150 characters, two EHRs' long
+    ``sub`` values (OIDC Core §2: up to 255 characters) would name the same local user, its
+    fhirUser mapping and standing decisions. Such a subject is refused instead."""
+    one, two = (
+        TrustedEHR(
+            issuer=f"https://{h}/o", fhir_base=f"https://{h}/fhir", client_id="c", private_key="", kid="k"
+        )
+        for h in ("ehr-one.example", "ehr-two.example")
+    )
+    subject = "s" * 150
+    with pytest.raises(FederationError):
+        federated_user(one, subject, "Practitioner/a")
+    with pytest.raises(FederationError):
+        federated_user(two, subject, "Practitioner/b")
+    assert federated_user(one, "s" * 40, "Practitioner/a") != federated_user(two, "s" * 40, "Practitioner/b")
 
 
 def test_smart_auth_never_imports_smart_fhir():
