@@ -188,7 +188,6 @@ def test_transaction_conditional_create_resolves_to_the_match(clinician):
     assert body["entry"][1]["resource"]["subject"]["reference"] == f"Patient/{PAT1}"
 
 
-
 def test_transaction_conditional_create_that_matches_still_needs_create_access(api, ehr_data, issue):
     """A conditional create is a create (FHIR R4 §3.1.0.8.1): a token without the ``c`` letter
     gets the 403 of the single request, even when ifNoneExist matches (SMART 2.2 scopes)."""

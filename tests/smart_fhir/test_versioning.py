@@ -101,7 +101,6 @@ def test_type_history_pages_newest_first(clinician):
     assert clinician.get("Patient/_history?bogus=1").status_code == 400
 
 
-
 @pytest.mark.parametrize("query", ["_offset=99999999999999999999999", "_offset=1000001"])
 def test_type_history_holds_the_search_limits(clinician, query):
     """``_history`` paging takes the search's limits (MAX_SEARCH_OFFSET): an _offset beyond the
