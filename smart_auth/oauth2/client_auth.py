@@ -91,7 +91,7 @@ def verify_client_assertion(assertion, smart_client, audiences):
     except jwt.PyJWTError as exc:
         raise AssertionRejected(f"client_assertion rejected: {exc}") from exc
     aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-    if not set(aud) & set(audiences):
+    if not {a for a in aud if isinstance(a, str)} & set(audiences):  # StringOrURI values only
         raise AssertionRejected(f"client assertion aud must be {next(iter(audiences))}")
     if claims["sub"] != client_id:
         raise AssertionRejected("client_assertion sub must equal iss (the client_id)")

@@ -30,6 +30,16 @@ def test_wrong_assertion_aud_names_the_token_endpoint(client, backend_client, ca
     assert assertion not in warned[-1] and assertion not in event.detail
 
 
+@pytest.mark.parametrize("aud", [[{"url": TOKEN_URL}], [[TOKEN_URL]], 7])
+def test_an_assertion_aud_that_is_no_string_is_invalid_client(client, backend_client, aud):
+    """RFC 7523 §3: aud is a StringOrURI (or an array of them); anything else is refused as
+    invalid_client, not a 500 (unhashable values in the aud check)."""
+    assertion = backend_client.key.assertion(backend_client.client_id, aud=aud)
+    response = request_token(client, backend_client, assertion=assertion)
+    assert response.status_code in (400, 401), response.content[:300]
+    assert response.json()["error"] == "invalid_client"
+
+
 def test_assertion_aud_equal_to_discovered_token_endpoint_is_accepted(client, backend_client):
     discovered = client.get("/fhir/.well-known/smart-configuration").json()["token_endpoint"]
     assertion = backend_client.key.assertion(backend_client.client_id, aud=discovered)
