@@ -401,6 +401,10 @@ def delete(ctx, resource_type, resource_id, if_match=None) -> Outcome:
         if if_match is not None and if_match != current.version_id:
             raise VersionConflict(f"{resource_type}/{resource_id} is not at version {if_match}")
         storage.delete(resource_type, resource_id)
+    elif not _history_visible(ctx.access, grants_for(ctx.access, "delete", resource_type), current):
+        # Deleting again is a no-op, answered only where the token may delete (its compartment):
+        # elsewhere the 404 of an unknown id, which tells nothing of what existed.
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
     return Outcome(204)
 
 

@@ -110,6 +110,20 @@ def test_type_history_holds_the_search_limits(clinician, query):
     assert response.json()["resourceType"] == "OperationOutcome"
 
 
+def test_deleting_a_deleted_resource_stays_in_the_tokens_compartment(api, clinician, issue):
+    """Deleting again is a 204 (FHIR R4 §3.1.0.7.1), but only where the token may delete: for a
+    resource of another patient's compartment it is the 404 of an unknown id, so the answer does
+    not tell a patient/ token which ids of other patients existed (SMART 2.2 patient/ scopes)."""
+    theirs = clinician.get(f"Observation?patient={PAT2}&_count=1").json()["entry"][0]["resource"]["id"]
+    mine = clinician.get(f"Observation?patient={PAT1}&_count=1").json()["entry"][0]["resource"]["id"]
+    assert clinician.delete(f"Observation/{theirs}").status_code == 204
+    assert clinician.delete(f"Observation/{mine}").status_code == 204
+    token = issue("openid fhirUser patient/Observation.rds", patient=PAT1)
+    assert api.delete(f"Observation/{theirs}", token=token).status_code == 404
+    assert api.delete("Observation/never-existed", token=token).status_code == 404
+    assert api.delete(f"Observation/{mine}", token=token).status_code == 204
+
+
 def test_type_history_stays_in_the_tokens_compartment(api, clinician, issue):
     clinician.put(f"Patient/{PAT2}", {**clinician.get(f"Patient/{PAT2}").json(), "gender": "other"})
     clinician.delete(f"Patient/{PAT2}")
