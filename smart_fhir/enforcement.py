@@ -13,7 +13,14 @@ from smart_auth.scopes import INTERACTION_LETTER
 
 from .conf import fhir_settings
 from .policies import reference_kind
-from .search import PATIENT_COMPARTMENT, SearchError, SearchQuery, parameters_for, parse_clause
+from .search import (
+    PATIENT_COMPARTMENT,
+    R4_PATIENT_COMPARTMENT_TYPES,
+    SearchError,
+    SearchQuery,
+    parameters_for,
+    parse_clause,
+)
 from .storage import Entry, Grant, grant_allows
 
 
@@ -47,6 +54,9 @@ def grants_for(access, interaction: str, resource_type: str) -> list[Grant]:
 def _grants_for(access, interaction: str, resource_type: str) -> list[Grant]:
     letter = letter_for(interaction)
     in_compartment = resource_type in PATIENT_COMPARTMENT
+    # A patient's type this server cannot confine to a patient: patient-confined access gets none.
+    unconfinable = not in_compartment and resource_type in R4_PATIENT_COMPARTMENT_TYPES
+    shared_only = not in_compartment and (unconfinable or letter not in SHARED_TYPE_LETTERS)
     grants = []
     for scope in access.scopes:
         if not scope.allows(letter, resource_type):
@@ -56,17 +66,15 @@ def _grants_for(access, interaction: str, resource_type: str) -> list[Grant]:
                 continue  # SMART Backend Services: system/ scopes are for clients acting alone
             patients = None
         elif scope.context == "patient":
-            if not access.patient:
-                continue  # a patient/ scope without a patient in context reaches nothing
-            if not in_compartment and letter not in SHARED_TYPE_LETTERS:
-                continue  # no writes to resources every patient shares
+            if not access.patient or shared_only:
+                continue  # its patient's compartment, and shared types (Practitioner...) to read
             patients = frozenset([access.patient]) if in_compartment else None
         else:
             allowed = fhir_settings.USER_ACCESS_POLICY(access)
             if allowed is not None and not allowed:
                 continue  # a user the policy vouches for no patient gets nothing (fail closed)
-            if allowed is not None and not in_compartment and letter not in SHARED_TYPE_LETTERS:
-                continue  # a user confined to patients (a Patient user) writes no shared types
+            if allowed is not None and shared_only:
+                continue  # a user confined to patients: no shared-type writes, no unconfinable types
             patients = frozenset(allowed) if allowed is not None and in_compartment else None
         clauses = _constraint_clauses(resource_type, scope.query)
         if clauses is None:

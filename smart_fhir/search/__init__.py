@@ -1,12 +1,20 @@
 """FHIR search: parameter definitions, value extraction, request parsing and in-memory matching."""
 
-from .params import PATIENT_COMPARTMENT, SEARCH_PARAMETERS, compartment_of, index_values, parameters_for
+from .params import (
+    PATIENT_COMPARTMENT,
+    R4_PATIENT_COMPARTMENT_TYPES,
+    SEARCH_PARAMETERS,
+    compartment_of,
+    index_values,
+    parameters_for,
+)
 from .query import Clause, SearchQuery, parse_clause, parse_search, value_matches
 from .values import IndexValue, SearchError, date_range, relative_reference
 
 
 __all__ = [
     "PATIENT_COMPARTMENT",
+    "R4_PATIENT_COMPARTMENT_TYPES",
     "SEARCH_PARAMETERS",
     "Clause",
     "IndexValue",

@@ -127,6 +127,23 @@ PATIENT_COMPARTMENT = {
     "ImagingStudy": "patient",
 }
 
+# Every type the FHIR R4 CompartmentDefinition "patient" places in a patient's compartment. One
+# of these without an entry above cannot be confined to a patient here, so patient-confined
+# access to it is refused (fail closed) rather than treated as a type all patients share.
+R4_PATIENT_COMPARTMENT_TYPES = frozenset(
+    """Account AdverseEvent AllergyIntolerance Appointment AppointmentResponse AuditEvent Basic
+    BodyStructure CarePlan CareTeam ChargeItem Claim ClaimResponse ClinicalImpression Communication
+    CommunicationRequest Composition Condition Consent Coverage CoverageEligibilityRequest
+    CoverageEligibilityResponse DetectedIssue DeviceRequest DeviceUseStatement DiagnosticReport
+    DocumentManifest DocumentReference Encounter EnrollmentRequest EpisodeOfCare ExplanationOfBenefit
+    FamilyMemberHistory Flag Goal Group ImagingStudy Immunization ImmunizationEvaluation
+    ImmunizationRecommendation Invoice List MeasureReport Media MedicationAdministration
+    MedicationDispense MedicationRequest MedicationStatement MolecularSequence NutritionOrder
+    Observation Patient Person Procedure Provenance QuestionnaireResponse RelatedPerson RequestGroup
+    ResearchSubject RiskAssessment Schedule ServiceRequest Specimen SupplyDelivery SupplyRequest
+    VisionPrescription""".split()
+)
+
 
 def parameters_for(resource_type: str) -> dict[str, SearchParameter]:
     return SEARCH_PARAMETERS.get(resource_type, {})

@@ -90,3 +90,20 @@ def _writes_into_another_compartment(api):
         api.delete(f"Patient/{PAT2}"),
         api.post("Patient", {"resourceType": "Patient", "name": [{"family": "New"}]}),
     ]
+
+
+@pytest.mark.parametrize("resource_type", ["Condition", "MedicationRequest", "AllergyIntolerance"])
+def test_a_patients_type_this_server_cannot_confine_is_refused_not_shared(resource_type):
+    """SMART App Launch 2.2 "patient/ scopes": a type in FHIR R4's patient compartment that this
+    server has no compartment parameter for (a vendor backend serving Condition) is never read as
+    a type every patient shares: patient-confined tokens get no grant for it, not every patient's."""
+    from smart_fhir.access import TokenAccess
+    from smart_fhir.enforcement import grants_for
+
+    patient = TokenAccess.from_claims({"scope": "patient/*.rs", "patient": "pat-1"}, "http://testserver/fhir")
+    assert grants_for(patient, "search-type", resource_type) == []
+    assert grants_for(patient, "read", resource_type) == []
+    # Shared types stay readable, and the compartment types stay confined to the patient.
+    assert grants_for(patient, "read", "Practitioner")
+    (observation,) = grants_for(patient, "search-type", "Observation")
+    assert observation.patients == frozenset(["pat-1"])
