@@ -29,6 +29,7 @@ from ..enforcement import (
 from ..filtered_search import run_filtered_search
 from ..search import PATIENT_COMPARTMENT, SearchError, date_range, parse_search
 from ..search.limits import check_search_limits
+from ..search.query import whole_number
 from ..storage import Conflict, Entry, NotSupported, VersionConflict, get_storage, grant_allows
 from ..validation import InvalidResource, validate_resource
 from . import bundles
@@ -169,15 +170,7 @@ def _history_visible(access, grants, entry) -> bool:
 
 def _whole(params, name, default):
     values = [v for v in params.get(name, []) if v != ""]
-    if not values:
-        return default
-    try:
-        number = int(values[-1])
-    except ValueError:
-        raise SearchError(f"{name} must be a whole number, not {values[-1]!r}")
-    if number < 0:
-        raise SearchError(f"{name} must not be negative")
-    return number
+    return whole_number(name, values[-1]) if values else default
 
 
 def search(ctx, resource_type, params, path=None, link_params=None) -> Outcome:

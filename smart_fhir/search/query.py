@@ -218,18 +218,24 @@ def _date(text: str) -> SearchValueSpec:
     return SearchValueSpec(prefix=prefix, low=low, high=high)
 
 
+def whole_number(name: str, text: str) -> int:
+    """A ``_count``/``_offset``-style parameter's value, or SearchError."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise SearchError(f"{name} must be a whole number, not {text!r}")
+    if number < 0:
+        raise SearchError(f"{name} must not be negative")
+    return number
+
+
 def _apply_result_param(query, name, modifier, values, max_count):
     if modifier:
         raise SearchError(f"{name} takes no modifier")
     if not values:
         return
     if name in ("_count", "_offset"):
-        try:
-            number = int(values[-1])
-        except ValueError:
-            raise SearchError(f"{name} must be a whole number, not {values[-1]!r}")
-        if number < 0:
-            raise SearchError(f"{name} must not be negative")
+        number = whole_number(name, values[-1])
         if name == "_count":
             query.count = min(number, max_count)
         else:
