@@ -114,3 +114,13 @@ def sign_in(page, username):
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", username)
     page.click("button[type=submit]")
+
+
+def sign_in_if_asked(page, username, expected):
+    """After a click that navigates: wait for ``expected`` or the login form (the navigation may
+    still be under way, so counting login fields at once races it), signing in on the form."""
+    login = page.locator("input[name=password]")
+    login.or_(page.locator(expected)).first.wait_for()
+    if login.count():
+        sign_in(page, username)
+    page.wait_for_selector(expected)

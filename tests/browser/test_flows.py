@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import shot, sign_in
+from tests.browser.conftest import shot, sign_in, sign_in_if_asked
 
 
 pytestmark = pytest.mark.live
@@ -81,9 +81,7 @@ def test_launch_token_and_token_exchange_from_the_demo_app(sandbox, page):
     page.get_by_role("button", name="Start over").click()
     ehr_launch(sandbox, page, "pat-6")
     page.get_by_role("button", name="Launch-token at imaging").click()
-    if page.locator("input[name=password]").count():
-        sign_in(page, "clinician")
-    page.wait_for_selector("text=asks for access")
+    sign_in_if_asked(page, "clinician", "text=asks for access")
     page.get_by_role("button", name="Approve").click()
     page.wait_for_selector("text=IMAGING")
     assert re.search(r"Patient id: im-pat-\d+", page.inner_text("main").split("IMAGING", 1)[1])
