@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import os
 import secrets
 import time
 import uuid
@@ -16,6 +17,14 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from smart_auth.models import SmartUser
 from smart_auth.registration import register_client
+
+
+def tool_missing(reason):
+    """A test that needs a tool from outside PyPI (chromium, the npm packages): skipped with the
+    reason, except under ``.ci/run`` (SMART_TESTS_REQUIRE_TOOLS=1), where a missing tool fails."""
+    if os.environ.get("SMART_TESTS_REQUIRE_TOOLS") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 BASE = "http://testserver"

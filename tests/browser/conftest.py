@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox_project.scripted import ROOT, free_port
+from tests.conftest import tool_missing
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -74,7 +75,7 @@ def chromium():
     # open, which asyncio tests collected later could not share.
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
-        pytest.skip(
+        tool_missing(
             "Debian's chromium is not installed and scripts/test could not install it "
             "(needs apt-get as root or sudo): apt-get install chromium"
         )

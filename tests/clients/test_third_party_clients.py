@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from sandbox_project.scripted import Browser
+from tests.conftest import tool_missing
 
 
 pytestmark = pytest.mark.live
@@ -51,7 +52,7 @@ def test_python_fhirclient_standalone_launch_read_and_refresh(live):
 def test_javascript_fhirclient_ehr_launch_with_pkce_and_asymmetric_client(live, tmp_path):
     """client-js 2.6.3 in Node: EHR launch, PKCE S256 (advertised), private_key_jwt (RS384)."""
     if not (JS_DIR / "node_modules" / "fhirclient").exists():
-        pytest.skip(
+        tool_missing(
             "the JavaScript fhirclient is not installed: scripts/test runs "
             "`npm ci --legacy-peer-deps --ignore-scripts` in tests/clients/js (it failed or npm is missing)"
         )
