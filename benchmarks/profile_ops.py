@@ -36,6 +36,7 @@ def main():
     parser.add_argument("op")
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--plain", action="store_true", help="time without cProfile, print no profile")
     args = parser.parse_args()
 
     import django
@@ -172,6 +173,12 @@ def main():
         run(counted)
     per = ", ".join(f"{k} {v / len(counted):.1f}" for k, v in sorted(kinds.items()))
     print(f"{args.op}: SQL statements per request: {sum(kinds.values()) / len(counted):.1f} ({per})")
+    if args.plain:
+        t0 = time.perf_counter()
+        run(timed)
+        elapsed = time.perf_counter() - t0
+        print(f"{args.op}: {len(timed)} requests, {elapsed / len(timed) * 1000:.2f} ms each (no profiler)")
+        return
     profiler = cProfile.Profile()
     t0 = time.perf_counter()
     profiler.enable()
