@@ -291,9 +291,10 @@ class _Streaming:
         self._receive = receive
         self.send = send
         self.response = _Response()
-        self.gone = threading.Event()
+        self.gone = None
 
     def stream(self, result):
+        self.gone = threading.Event()
         started = False
         watcher = asyncio.run_coroutine_threadsafe(self._watch_disconnect(), self.loop)
         try:
