@@ -8,6 +8,7 @@ DOT's unreleased master, without SMART's `jku` and `typ` rules). SMART App Launc
 Every failure is `invalid_client`.
 """
 
+import functools
 import random
 from datetime import UTC, datetime
 
@@ -39,19 +40,31 @@ class AssertionRejected(Exception):
     """Why an assertion was refused (reported as invalid_client)."""
 
 
-def unverified_issuer(assertion):
+@functools.lru_cache(maxsize=256)
+def _unverified(assertion):
+    # One parse per assertion and thread-safe: the token view, its validator and the audit
+    # record each need the header or the issuer before the signature is checked.
     try:
-        return jwt.decode(assertion, options={"verify_signature": False}).get("iss")
-    except jwt.PyJWTError:
-        return None
+        parts = jwt.decode_complete(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        return None, str(exc)
+    if not isinstance(parts.get("payload"), dict):
+        return None, "the payload is not a JSON object"
+    return (parts["header"], parts["payload"]), ""
+
+
+def unverified_issuer(assertion):
+    parsed, _reason = _unverified(assertion) if isinstance(assertion, str) else (None, "")
+    issuer = parsed[1].get("iss") if parsed else None
+    return issuer if isinstance(issuer, str) else None
 
 
 def verify_client_assertion(assertion, smart_client, audiences):
     """Verify ``assertion`` for ``smart_client``; return its claims or raise AssertionRejected."""
-    try:
-        header = jwt.get_unverified_header(assertion)
-    except jwt.PyJWTError as exc:
-        raise AssertionRejected(f"client_assertion is not a JWT: {exc}") from exc
+    parsed, reason = _unverified(assertion)
+    if parsed is None:
+        raise AssertionRejected(f"client_assertion is not a JWT: {reason}")
+    header = parsed[0]
     alg = header.get("alg")
     if alg not in smart_auth_settings.CLIENT_ASSERTION_ALGORITHMS:
         raise AssertionRejected(f"Unsupported client_assertion alg {alg!r}")
