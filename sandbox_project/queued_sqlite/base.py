@@ -11,6 +11,7 @@ Write transactions are Django's atomic blocks (``BEGIN IMMEDIATE`` with the sand
 ``transaction_mode``) and single writing statements outside one (autocommit).
 """
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -57,6 +58,24 @@ class WriterQueue:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         finally:
             self.thread_lock.release()
+
+
+class QueuedCursor(base.SQLiteCursorWrapper):
+    """Takes the writer turn around a writing statement made outside a transaction."""
+
+    database = None
+
+    def execute(self, query, params=None):
+        if self.database._writes_alone(query):
+            with self.database._single_write():
+                return super().execute(query, params)
+        return super().execute(query, params)
+
+    def executemany(self, query, param_list):
+        if self.database._writes_alone(query):
+            with self.database._single_write():
+                return super().executemany(query, param_list)
+        return super().executemany(query, param_list)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -107,22 +126,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._end_writer_turn()
 
     def create_cursor(self, name=None):
-        wrapper = self
+        return self.connection.cursor(factory=self._queued_cursor)
 
-        class QueuedCursor(base.SQLiteCursorWrapper):
-            def execute(self, query, params=None):
-                if wrapper._writes_alone(query):
-                    with wrapper._single_write():
-                        return super().execute(query, params)
-                return super().execute(query, params)
-
-            def executemany(self, query, param_list):
-                if wrapper._writes_alone(query):
-                    with wrapper._single_write():
-                        return super().executemany(query, param_list)
-                return super().executemany(query, param_list)
-
-        return self.connection.cursor(factory=QueuedCursor)
+    def _queued_cursor(self, connection):
+        cursor = QueuedCursor(connection)
+        cursor.database = self
+        return cursor
 
     def _writes_alone(self, query):
         """A writing statement in autocommit mode (its own implicit transaction)."""
@@ -132,14 +141,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             and query.lstrip()[:7].upper().startswith(_WRITE_VERBS)
         )
 
+    @contextlib.contextmanager
     def _single_write(self):
-        outer = self
-
-        class Turn:
-            def __enter__(self):
-                outer._take_writer_turn()
-
-            def __exit__(self, *exc):
-                outer._end_writer_turn()
-
-        return Turn()
+        self._take_writer_turn()
+        try:
+            yield
+        finally:
+            self._end_writer_turn()
