@@ -347,3 +347,34 @@ def test_the_sandbox_bridge_limit_leaves_the_apps_their_own_413():
     from smart_fhir.conf import fhir_settings
 
     assert max_body_bytes() > max(fhir_settings.MAX_BODY_BYTES, hub_settings.MAX_BODY_BYTES)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_django_behind_the_bridge_finishes_each_request_in_its_pool_thread():
+    """Django's WSGI handler and StaticFilesHandler, as sandbox_project.asgi mounts them: a view,
+    and a static file streamed through FileResponse and wsgi.file_wrapper; request_finished fires
+    (close()) in the thread that ran the request."""
+    from django.contrib.staticfiles import finders
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.signals import request_finished
+    from django.core.wsgi import get_wsgi_application
+
+    finished = []
+
+    def on_finished(sender, **kwargs):
+        finished.append(threading.current_thread().name)
+
+    request_finished.connect(on_finished)
+    served = Served(StaticFilesHandler(get_wsgi_application()), threads=2)
+    try:
+        with urllib.request.urlopen(served.url + "/fhir/.well-known/smart-configuration", timeout=30) as r:
+            assert r.status == 200
+            assert json.loads(r.read())["token_endpoint"]
+        name = "admin/js/vendor/xregexp/xregexp.js"
+        with urllib.request.urlopen(f"{served.url}/static/{name}", timeout=30) as r:
+            assert r.read() == open(finders.find(name), "rb").read()
+    finally:
+        served.stop()
+        request_finished.disconnect(on_finished)
+    assert len(finished) == 2
+    assert all(name.startswith("wsgi-bridge") for name in finished)
