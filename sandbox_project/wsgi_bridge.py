@@ -2,17 +2,17 @@
 next to ASGI WebSocket consumers on the same port.
 
 Why hand-written rather than a2wsgi: a2wsgi's ``WSGIMiddleware`` hands every request to a thread,
-and the thread hands every message back to the event loop (start, each body chunk), one
-cross-thread round trip per message. On the sandbox's discovery endpoint (wrk -t2 -c16, 2 uvicorn
-workers, SQLite, a 2-core machine) that measured 1,843 req/s with uvicorn's defaults and 2,877 req/s
-with uvloop + httptools (620-720 µs of server CPU per request); this adapter, which makes one
-handoff per request (the body is read in the event loop, the whole buffered response comes back as
-the thread's result), measured 4,300-5,200 req/s in the same setup (317-378 µs per request): a2wsgi
-halves the throughput here. Django's own ASGI handler (``get_asgi_application()``) took about
-2,100 µs per request. Running the WSGI application inline in the event loop would be faster still,
-but a deployment must be able to answer a call back into itself while one of its requests waits
-for it (the EHR's patient resolver asks the imaging server, which introspects the token at the
-EHR), so the application runs in a fixed thread pool.
+and the thread hands every message back to the event loop (start, each body chunk), one cross-thread
+round trip per message. On the sandbox's discovery endpoint (wrk -t2 -c16, 2 uvicorn workers,
+SQLite, a 2-core machine) that measured 1,843 req/s with uvicorn's defaults and 2,877 req/s with
+uvloop + httptools (550-720 µs of server CPU per request); this adapter, which makes one handoff per
+request (the body is read in the event loop, the whole buffered response comes back as the thread's
+result), measured 4,300-5,200 req/s as a prototype in the same setup, and 317-390 µs of server CPU
+per request as this module: a2wsgi halves the throughput here. Django's own ASGI handler
+(``get_asgi_application()``) took about 2,100 µs per request. Running the WSGI application inline in
+the event loop would be faster still, but a deployment must be able to answer a call back into
+itself while one of its requests waits for it (the EHR's patient resolver asks the imaging server,
+which introspects the token at the EHR), so the application runs in a fixed thread pool.
 
 What it does, per HTTP request (``scope["type"] == "http"``):
 
