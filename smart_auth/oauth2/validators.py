@@ -430,6 +430,11 @@ class SmartOAuth2Validator(OAuth2Validator):
             token.update(contributor(request, token) or {})
         return result
 
+    def get_id_token_dictionary(self, token, token_handler, request):
+        claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
+        request.smart_id_claims = claims  # TokenContext.identity, without decoding the JWT again
+        return claims, expiration_time
+
     def _save_id_token(self, jti, request, expires, *args, **kwargs):
         id_token = super()._save_id_token(jti, request, expires, *args, **kwargs)
         request.smart_id_token = id_token
@@ -455,7 +460,9 @@ class SmartOAuth2Validator(OAuth2Validator):
             access_token = super()._create_access_token(expires, request, token, source_refresh_token)
         identity = {}
         if token.get("id_token"):
-            claims = jwt.decode(token["id_token"], options={"verify_signature": False})
+            claims = getattr(request, "smart_id_claims", None)
+            if claims is None:
+                claims = jwt.decode(token["id_token"], options={"verify_signature": False})
             identity = {k: claims[k] for k in ("iss", "sub", "fhirUser") if k in claims}
         # DOT creates the refresh token right after this one with the family chosen the same
         # way (the previous token's, or a new one): choose it here so TokenContext is one INSERT
