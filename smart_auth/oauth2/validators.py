@@ -359,6 +359,18 @@ class SmartOAuth2Validator(OAuth2Validator):
         return True
 
     # --- token issuance ------------------------------------------------------------------------
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        # Inside DOT's write transaction: a refresh token that was live when validated must still
+        # be live now. A revocation (RFC 7009, a replay that revoked its family) that committed
+        # in between wins; on SQLite, where refreshes are serialised per token rather than by
+        # a row lock, this is what keeps revocation seen by every later rotation.
+        presented = getattr(request, "refresh_token_instance", None)
+        if request.grant_type == "refresh_token" and presented is not None and presented.revoked is None:
+            live = get_refresh_token_model().objects.filter(pk=presented.pk, revoked__isnull=True)
+            if not live.exists():
+                raise errors.InvalidGrantError(description="The refresh token was revoked", request=request)
+        return super()._save_bearer_token(token, request, *args, **kwargs)
+
     def _check_and_set_request_resource(self, request):
         grant = (
             self._validated_grant(request.code, request)
