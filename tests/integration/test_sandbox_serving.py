@@ -1,5 +1,5 @@
 """The sandbox's serving layer as deployed (``manage.py sandbox --only ehr``: uvicorn, the WSGI
-bridge of sandbox_project.wsgi_bridge, Channels for WebSockets on the same port)."""
+bridge of fhircast_hub.wsgi_bridge, Channels for WebSockets on the same port)."""
 
 import asyncio
 import hashlib
@@ -14,7 +14,7 @@ from sandbox_project.scripted import Browser
 
 
 pytestmark = pytest.mark.live
-BRIDGE_LIMIT = 10 * 1024 * 1024  # sandbox_project.asgi.max_body_bytes() with the default settings
+BRIDGE_LIMIT = 10 * 1024 * 1024  # fhircast_hub.asgi.max_body_bytes() with the default settings
 
 
 def test_a_large_static_file_is_served_complete(live):

@@ -1,4 +1,4 @@
-"""sandbox_project.wsgi_bridge over real HTTP: uvicorn (uvloop + httptools when installed) in a
+"""fhircast_hub.wsgi_bridge over real HTTP: uvicorn (uvloop + httptools when installed) in a
 thread of the test process, serving small WSGI applications through the bridge."""
 
 import hashlib
@@ -15,8 +15,8 @@ from urllib.parse import quote
 import pytest
 import uvicorn
 
+from fhircast_hub.wsgi_bridge import WSGIBridge
 from sandbox_project.management.commands.sandbox import _fast_server_options
-from sandbox_project.wsgi_bridge import WSGIBridge
 
 
 LIMIT = 1_000_000
@@ -342,8 +342,8 @@ def test_concurrent_calls_back_into_the_same_server_complete():
 
 
 def test_the_sandbox_bridge_limit_leaves_the_apps_their_own_413():
+    from fhircast_hub.asgi import max_body_bytes
     from fhircast_hub.conf import hub_settings
-    from sandbox_project.asgi import max_body_bytes
     from smart_fhir.conf import fhir_settings
 
     assert max_body_bytes() > max(fhir_settings.MAX_BODY_BYTES, hub_settings.MAX_BODY_BYTES)
