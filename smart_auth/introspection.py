@@ -14,6 +14,7 @@ which tokens):
 
 import calendar
 import hashlib
+import re
 import weakref
 from dataclasses import dataclass
 
@@ -78,6 +79,7 @@ ROW_FIELDS = (
     "smart__identity",
     "smart__jti",
 )
+_FORMAT_PLACEHOLDER = re.compile(r"(?<!%)%s")  # as django.db.backends.sqlite3.base reads them
 _SENTINELS = ("0" * 64, "1" * 64)  # stand-ins for the two checksums while the query compiles
 
 
@@ -87,7 +89,7 @@ class _Plan:
     its SQL, where the two checksums go among its parameters, and its column converters."""
 
     sql: str
-    params: tuple
+    params: object  # a tuple, or a dict for "pyformat" placeholders
     slots: tuple
     names: tuple
     compiler: object
@@ -117,6 +119,16 @@ def _plan(alias, connection):
         sql, params = compiler.as_sql()
         params = tuple(params)
         slots = tuple(params.index(sentinel) for sentinel in _SENTINELS)
+        if connection.vendor == "sqlite":
+            # Django's SQLite cursor rewrites "format" placeholders (%s) to "?" with a regular
+            # expression over the whole statement on every execute; "pyformat" ones (%(p0)s)
+            # it maps with one %-substitution. Same statement, same parameters, named once here.
+            numbers = iter(range(len(params)))
+            sql = _FORMAT_PLACEHOLDER.sub(lambda match: f"%(p{next(numbers)})s", sql)
+            if next(numbers, None) is not None:
+                raise ImproperlyConfigured("The access-token query has unexpected placeholders")
+            params = {f"p{i}": value for i, value in enumerate(params)}
+            slots = tuple(f"p{slot}" for slot in slots)
         names = tuple(query.values_select)
         if len(names) != compiler.col_count:
             raise ImproperlyConfigured("The access-token query selects other columns than asked")
@@ -143,7 +155,7 @@ def token_rows(*token_values):
     alias = router.db_for_read(model)
     connection = connections[alias]
     plan = _plan(alias, connection)
-    params = list(plan.params)
+    params = plan.params.copy() if isinstance(plan.params, dict) else list(plan.params)
     for i, slot in enumerate(plan.slots):  # one token: its checksum in both places
         params[slot] = checksums[min(i, len(checksums) - 1)]
     with connection.cursor() as cursor:
