@@ -15,7 +15,6 @@ which tokens):
 import calendar
 import hashlib
 import re
-import weakref
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -96,7 +95,9 @@ class _Plan:
     converters: dict
 
 
-_plans = weakref.WeakKeyDictionary()  # connection -> _Plan
+# Kept on the connection object it was compiled for (its converters are bound to that
+# connection's operations), so that it lives and goes with it: one per thread's connection.
+_PLAN_ATTRIBUTE = "_smart_auth_token_rows_plan"
 
 
 def _username_key():
@@ -104,7 +105,7 @@ def _username_key():
 
 
 def _plan(alias, connection):
-    plan = _plans.get(connection)
+    plan = getattr(connection, _PLAN_ATTRIBUTE, None)
     if plan is None:
         queryset = (
             get_access_token_model()
@@ -135,7 +136,7 @@ def _plan(alias, connection):
         fields = [column[0] for column in compiler.select[: compiler.col_count]]
         converters = compiler.get_converters(fields)
         plan = _Plan(sql, params, slots, names, compiler, converters)
-        _plans[connection] = plan
+        setattr(connection, _PLAN_ATTRIBUTE, plan)
     return plan
 
 
