@@ -34,7 +34,7 @@ def database_for(role, role_dir):
     url = os.environ.get("DATABASE_URL")
     if not url:
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "sandbox_project.queued_sqlite",  # SQLite, writers queued (see there)
             "NAME": str(role_dir / "db.sqlite3"),
             # WAL + synchronous=NORMAL: commits stop waiting for a disk flush (the benchmark's main
             # cost); the database stays consistent, a power cut may lose the last commits.
