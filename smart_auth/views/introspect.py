@@ -85,6 +85,8 @@ class SmartIntrospectTokenView(IntrospectTokenView):
         (:func:`smart_auth.bearer.accepts`); every other request, a refusal included, takes
         DOT's own path in ``caller()``. Answers ``(caller, rows)`` or None.
         """
+        if request.META.get("HTTP_AUTHORIZATION", "").split(" ", 1)[0].lower() != "bearer":
+            return None  # caller() would not take it for a bearer token either
         bearer = bearer_token(request)
         if bearer is None:
             return None
