@@ -359,6 +359,18 @@ class SmartOAuth2Validator(OAuth2Validator):
         return True
 
     # --- token issuance ------------------------------------------------------------------------
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        # Inside DOT's write transaction: a refresh token that was live when validated must still
+        # be live now. A revocation (RFC 7009, a replay that revoked its family) that committed
+        # in between wins; on SQLite, where refreshes are serialised per token rather than by
+        # a row lock, this is what keeps revocation seen by every later rotation.
+        presented = getattr(request, "refresh_token_instance", None)
+        if request.grant_type == "refresh_token" and presented is not None and presented.revoked is None:
+            live = get_refresh_token_model().objects.filter(pk=presented.pk, revoked__isnull=True)
+            if not live.exists():
+                raise errors.InvalidGrantError(description="The refresh token was revoked", request=request)
+        return super()._save_bearer_token(token, request, *args, **kwargs)
+
     def _check_and_set_request_resource(self, request):
         grant = (
             self._validated_grant(request.code, request)
@@ -430,6 +442,11 @@ class SmartOAuth2Validator(OAuth2Validator):
             token.update(contributor(request, token) or {})
         return result
 
+    def get_id_token_dictionary(self, token, token_handler, request):
+        claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
+        request.smart_id_claims = claims  # TokenContext.identity, without decoding the JWT again
+        return claims, expiration_time
+
     def _save_id_token(self, jti, request, expires, *args, **kwargs):
         id_token = super()._save_id_token(jti, request, expires, *args, **kwargs)
         request.smart_id_token = id_token
@@ -455,7 +472,9 @@ class SmartOAuth2Validator(OAuth2Validator):
             access_token = super()._create_access_token(expires, request, token, source_refresh_token)
         identity = {}
         if token.get("id_token"):
-            claims = jwt.decode(token["id_token"], options={"verify_signature": False})
+            claims = getattr(request, "smart_id_claims", None)
+            if claims is None:
+                claims = jwt.decode(token["id_token"], options={"verify_signature": False})
             identity = {k: claims[k] for k in ("iss", "sub", "fhirUser") if k in claims}
         # DOT creates the refresh token right after this one with the family chosen the same
         # way (the previous token's, or a new one): choose it here so TokenContext is one INSERT

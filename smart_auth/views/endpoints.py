@@ -25,6 +25,7 @@ from ..launch import create_launch, launch_url
 from ..limits import InputError, json_value, request_problem
 from ..registration import client_metadata
 from ..resources import governed, normalize
+from ..row_locks import sqlite_row_lock
 
 
 FORM = "application/x-www-form-urlencoded"
@@ -115,15 +116,24 @@ class SmartTokenView(TokenView):
         if problem:
             return _cors(_oauth_error("invalid_request", problem), request)
         db = router.db_for_write(get_access_token_model())
-        if request.POST.get("grant_type") == "refresh_token":
+        sqlite = connections[db].vendor == "sqlite"
+        if request.POST.get("grant_type") == "refresh_token" and sqlite:
+            # SQLite has no row lock: a lock keyed by the token does its job, so that refreshes
+            # of other tokens do not wait (the database's single write lock is taken only by
+            # the short write transactions inside; the rotation re-checks the token there).
+            presented = request.POST.get("refresh_token", "")
+            with sqlite_row_lock(connections[db], hashlib.sha256(presented.encode()).hexdigest()):
+                response = super().post(request, *args, **kwargs)
+                self._audit(request, response)
+        elif request.POST.get("grant_type") == "refresh_token":
             # Refreshes with one token run one after another (RFC 9700 §4.14.2): the first
-            # statement write-locks the presented token's row (on SQLite, the database), so a
-            # second request sees the token already rotated and its replay revokes the family.
+            # statement write-locks the presented token's row, so a second request sees the
+            # token already rotated and its replay revokes the family.
             with transaction.atomic(using=db):
                 lock_refresh_token(request.POST.get("refresh_token", ""), db)
                 response = super().post(request, *args, **kwargs)
                 self._audit(request, response)
-        elif connections[db].vendor == "sqlite":
+        elif sqlite:
             # SQLite (transaction_mode=IMMEDIATE) would hold its single write lock for the
             # whole request: keep the short per-step transactions there.
             response = super().post(request, *args, **kwargs)
@@ -135,6 +145,9 @@ class SmartTokenView(TokenView):
             with transaction.atomic(using=db):
                 response = super().post(request, *args, **kwargs)
                 self._audit(request, response)
+        if not response.get("Content-Type", "").startswith("application/json"):
+            # oauthlib answers an error raised while tokens are saved without its JSON headers.
+            response["Content-Type"] = "application/json"
         return _cors(response, request)
 
     @method_decorator(sensitive_post_parameters("password", "client_secret"))
