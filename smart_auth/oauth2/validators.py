@@ -7,9 +7,9 @@ import uuid
 from urllib.parse import urlsplit
 
 import jwt
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.models import get_access_token_model, get_id_token_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.utils import scope_to_list
@@ -21,6 +21,7 @@ from ..conf import smart_auth_settings
 from ..hooks import endpoint_url, issuer_for
 from ..models import GrantContext, LaunchContext, RedeemedCode, TokenContext
 from . import client_auth
+from . import tokens as access_tokens
 from .targets import checked_token_targets
 from .token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 
@@ -441,6 +442,24 @@ class SmartOAuth2Validator(OAuth2Validator):
         for contributor in smart_auth_settings.TOKEN_RESPONSE_CONTRIBUTORS:
             token.update(contributor(request, token) or {})
         return result
+
+    def finalize_id_token(self, id_token, token, token_handler, request):
+        client = request.client
+        if client is None or client.algorithm != client.RS256_ALGORITHM:
+            return super().finalize_id_token(id_token, token, token_handler, request)
+        # DOT's finalize_id_token (pinned by tests/smart_auth/test_dot_pins.py), signed with
+        # PyJWT and the key object loaded once per process (the same key and kid as DOT's
+        # jwk_key): jwcrypto deep-copies its header registry for every token it makes.
+        claims, expiration_time = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(**claims)
+        if "nonce" not in id_token and request.nonce:  # oauthlib bug #746, as DOT works around it
+            id_token["nonce"] = request.nonce
+        signed = access_tokens.sign(json.loads(json.dumps(id_token, default=str)), typ="JWT")
+        with transaction.atomic(using=router.db_for_write(get_id_token_model())):
+            saved = self._save_id_token(id_token["jti"], request, expiration_time)
+        request.access_token = saved  # as DOT does (Django REST framework reads it)
+        request.id_token = saved
+        return signed
 
     def get_id_token_dictionary(self, token, token_handler, request):
         claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)

@@ -37,6 +37,10 @@ PINNED = {
         "83be546872406c2c",
         "SmartOAuth2Validator._check_and_set_request_resource (the code-exchange branch)",
     ),
+    "OAuth2Validator.finalize_id_token": (
+        "fda062f4b8116e47",
+        "SmartOAuth2Validator.finalize_id_token (RS256 clients: signed with PyJWT)",
+    ),
     "OAuth2Validator._create_access_token": (
         "b9b36b168ac8ba46",
         "SmartOAuth2Validator._create_access_token (the branch with the id_token just issued)",
