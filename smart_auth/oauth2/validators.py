@@ -7,9 +7,9 @@ import uuid
 from urllib.parse import urlsplit
 
 import jwt
-from django.db import router, transaction
+from django.db import transaction
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_id_token_model, get_refresh_token_model
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.utils import scope_to_list
@@ -370,7 +370,23 @@ class SmartOAuth2Validator(OAuth2Validator):
             live = get_refresh_token_model().objects.filter(pk=presented.pk, revoked__isnull=True)
             if not live.exists():
                 raise errors.InvalidGrantError(description="The refresh token was revoked", request=request)
-        return super()._save_bearer_token(token, request, *args, **kwargs)
+        pending = getattr(request, "smart_pending_id_token", None)
+        if pending is not None:  # the id_token signed by finalize_id_token, saved in this transaction
+            request.smart_pending_id_token = None
+            jti, expires = pending
+            saved = self._save_id_token(jti, request, expires)
+            request.access_token = saved  # as DOT's finalize_id_token does (DRF reads it)
+            request.id_token = saved
+        result = super()._save_bearer_token(token, request, *args, **kwargs)
+        # The issuance's audit record commits with the tokens (refusals: the token view).
+        record(
+            "issued",
+            request.grant_type or "token",
+            client_id=request.client.client_id,
+            patient=(getattr(request, "smart_context", None) or {}).get("patient", ""),
+            scope=token.get("scope", ""),
+        )
+        return result
 
     def _check_and_set_request_resource(self, request):
         grant = (
@@ -455,10 +471,9 @@ class SmartOAuth2Validator(OAuth2Validator):
         if "nonce" not in id_token and request.nonce:  # oauthlib bug #746, as DOT works around it
             id_token["nonce"] = request.nonce
         signed = access_tokens.sign(json.loads(json.dumps(id_token, default=str)), typ="JWT")
-        with transaction.atomic(using=router.db_for_write(get_id_token_model())):
-            saved = self._save_id_token(id_token["jti"], request, expiration_time)
-        request.access_token = saved  # as DOT does (Django REST framework reads it)
-        request.id_token = saved
+        # Saved by _save_bearer_token, in the transaction of the tokens it goes with (DOT saves
+        # it here, in a transaction of its own: one commit more per token request).
+        request.smart_pending_id_token = (id_token["jti"], expiration_time)
         return signed
 
     def get_id_token_dictionary(self, token, token_handler, request):

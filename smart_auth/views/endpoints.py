@@ -164,26 +164,18 @@ class SmartTokenView(TokenView):
         return response
 
     def _audit(self, request, response):
-        grant_type = request.POST.get("grant_type", "")
+        if response.status_code == 200:
+            return  # "issued" is recorded by the validator, in the transaction of the tokens
         try:
             body = json.loads(response.content or b"{}")
         except ValueError:
             body = {}
-        if response.status_code == 200:
-            record(
-                "issued",
-                grant_type or "token",
-                client_id=_client_id_of(request) or self._client_from_assertion(request),
-                patient=body.get("patient", ""),
-                scope=body.get("scope", ""),
-            )
-        else:
-            record(
-                "refused",
-                grant_type or "token",
-                client_id=_client_id_of(request) or self._client_from_assertion(request),
-                detail=f"{body.get('error', response.status_code)}: {body.get('error_description', '')}",
-            )
+        record(
+            "refused",
+            request.POST.get("grant_type", "") or "token",
+            client_id=_client_id_of(request) or self._client_from_assertion(request),
+            detail=f"{body.get('error', response.status_code)}: {body.get('error_description', '')}",
+        )
 
     def _client_from_assertion(self, request):
         from ..oauth2.client_auth import unverified_issuer
