@@ -196,9 +196,15 @@ class GrantContext(models.Model):
 class TokenContext(models.Model):
     """Launch context and identity claims of one access token (for introspection and refresh)."""
 
-    # SET_NULL: a revoked access token leaves the context for its refresh-token family.
+    # A revoked (deleted) access token leaves the context for its refresh-token family, holding
+    # the id the token had (ids are never reused). No database constraint and no SET NULL:
+    # deleting an access token, once per refresh, would otherwise update this table as well.
     access_token = models.OneToOneField(
-        oauth2_settings.ACCESS_TOKEN_MODEL, null=True, on_delete=models.SET_NULL, related_name="smart"
+        oauth2_settings.ACCESS_TOKEN_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="smart",
     )
     token_family = models.UUIDField(null=True, blank=True, db_index=True)
     context = models.JSONField(default=dict, blank=True)
@@ -259,8 +265,14 @@ class RedeemedCode(models.Model):
     """An exchanged authorization code, so that a replay revokes what it issued (RFC 6749 §4.1.2)."""
 
     code_checksum = models.CharField(max_length=64, unique=True)
+    # The id of the access token the code yielded, kept after that token is revoked (deleted):
+    # no database constraint, for the reason given on TokenContext.access_token.
     access_token = models.ForeignKey(
-        oauth2_settings.ACCESS_TOKEN_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        oauth2_settings.ACCESS_TOKEN_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     token_family = models.UUIDField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
