@@ -6,11 +6,14 @@ number lets a consumer drop what its replay already covered.
 """
 
 import asyncio
+import json
 import logging
+import os
+import threading
 import uuid
 from datetime import UTC, datetime
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -45,12 +48,72 @@ async def layer_call(method, *args):
             await asyncio.sleep(0.05 * attempt)
 
 
+class _LayerLoop:
+    """One event loop per process, in a daemon thread, for channel-layer calls made from plain
+    threads (a WSGI bridge's worker threads, management commands).
+
+    ``async_to_sync`` in such a thread starts a new event loop for every call, and
+    channels_redis keeps its connection pools per event loop: every publish opened (and closed)
+    its own Redis connection. Here the pool lives as long as the process."""
+
+    def __init__(self):
+        self.pid = None
+        self.loop = None
+        self.lock = threading.Lock()
+
+    def get(self):
+        with self.lock:
+            if self.loop is None or self.pid != os.getpid():  # a forked child needs its own
+                self.loop = asyncio.new_event_loop()
+                self.pid = os.getpid()
+                threading.Thread(
+                    target=self.loop.run_forever, name="fhircast-hub-layer", daemon=True
+                ).start()
+            return self.loop
+
+
+_layer_loop = _LayerLoop()
+
+
+def _caller_event_loop():
+    """The event loop of the async code that called into this thread through sync_to_async
+    (asgiref's own bookkeeping), if any: there the layer is used as before."""
+    local = SyncToAsync.threadlocal
+    if getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(local, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
+
+
+def run_layer_call(method, *args):
+    """``layer_call(method, *args)`` from synchronous code: on the calling async code's loop when
+    there is one, else on the process's layer loop (pooled connections)."""
+    if _caller_event_loop() is not None:
+        return async_to_sync(layer_call)(method, *args)
+    future = asyncio.run_coroutine_threadsafe(layer_call(method, *args), _layer_loop.get())
+    return future.result()
+
+
 def send_to_group(group, message):
     try:
-        async_to_sync(layer_call)(channel_layer().group_send, group, message)
+        run_layer_call(channel_layer().group_send, group, message)
     except Exception as error:  # e.g. Redis restarting: refuse, and let the transaction roll back
         log.warning("Channel layer unavailable: %r", error)
         raise HubHttpError(503, "The hub cannot distribute events right now; nothing was changed.")
+
+
+def event_message(outgoing, sequence, exclude_endpoint=None):
+    """The channel-layer message of an accepted event. The frame is encoded once here, not once
+    per subscriber; the consumers only need its id and event name besides."""
+    return {
+        "type": EVENT_MESSAGE,
+        "text": json.dumps(outgoing),
+        "id": outgoing["id"],
+        "name": outgoing["event"]["hub.event"],
+        "event": outgoing["event"]["hub.event"].lower(),
+        "seq": sequence,
+        "exclude": exclude_endpoint,
+    }
 
 
 def publish(token, topic_name, notification, exclude_endpoint=None):
@@ -70,16 +133,7 @@ def publish(token, topic_name, notification, exclude_endpoint=None):
         topic.state = new_state
         topic.sequence += 1
         topic.save(update_fields=["state", "sequence", "updated"])
-        send_to_group(
-            topic.group_name,
-            {
-                "type": EVENT_MESSAGE,
-                "notification": outgoing,
-                "event": outgoing["event"]["hub.event"].lower(),
-                "seq": topic.sequence,
-                "exclude": exclude_endpoint,
-            },
-        )
+        send_to_group(topic.group_name, event_message(outgoing, topic.sequence, exclude_endpoint))
     return outgoing, False
 
 
