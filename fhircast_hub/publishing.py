@@ -66,9 +66,7 @@ class _LayerLoop:
             if self.loop is None or self.pid != os.getpid():  # a forked child needs its own
                 self.loop = asyncio.new_event_loop()
                 self.pid = os.getpid()
-                threading.Thread(
-                    target=self.loop.run_forever, name="fhircast-hub-layer", daemon=True
-                ).start()
+                threading.Thread(target=self.loop.run_forever, name="fhircast-hub-layer", daemon=True).start()
             return self.loop
 
 
