@@ -1,6 +1,6 @@
 """Accepting a context change and distributing it, in order, to every subscriber of the topic.
 
-The topic row is locked while the state changes and the event goes to the channel layer, so
+The topic row is locked while the event goes to the channel layer and the state changes, so
 events of one topic leave the hub in acceptance order from any process; a per-topic sequence
 number lets a consumer drop what its replay already covered.
 """
@@ -130,8 +130,12 @@ def publish(token, topic_name, notification, exclude_endpoint=None):
         new_state["recent_ids"] = state["recent_ids"]
         topic.state = new_state
         topic.sequence += 1
-        topic.save(update_fields=["state", "sequence", "updated"])
+        # Distribute first, then write: the row lock taken above already orders the events of
+        # this topic across processes, and the subscribers need not wait for the UPDATE. If the
+        # layer refuses, nothing was written; if the write fails, the transaction rolls back
+        # (the trade-off documented in docs/fhircast_hub.md: the event may have been seen).
         send_to_group(topic.group_name, event_message(outgoing, topic.sequence, exclude_endpoint))
+        topic.save(update_fields=["state", "sequence", "updated"])
     return outgoing, False
 
 
