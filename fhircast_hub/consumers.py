@@ -19,7 +19,7 @@ from . import context as ctx
 from .conf import hub_settings
 from .events import normalize_event_name
 from .models import Subscription, endpoint_group, topic_group
-from .publishing import LAYER_ATTEMPTS, layer_call, publish_sync_error
+from .publishing import LAYER_ATTEMPTS, adopt_server_loop, layer_call, publish_sync_error
 
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def __call__(self, scope, receive, send):
+        adopt_server_loop(asyncio.get_running_loop())  # publishes from WSGI threads use it too
         try:
             await super().__call__(scope, receive, send)
         except Exception:

@@ -49,19 +49,28 @@ async def layer_call(method, *args):
 
 
 class _LayerLoop:
-    """One event loop per process, in a daemon thread, for channel-layer calls made from plain
-    threads (a WSGI bridge's worker threads, management commands).
+    """Where channel-layer calls made from plain threads (a WSGI bridge's worker threads,
+    management commands) run: the ASGI server's own event loop once a hub consumer has run in
+    this process, else one event loop per process in a daemon thread.
 
     ``async_to_sync`` in such a thread starts a new event loop for every call, and
     channels_redis keeps its connection pools per event loop: every publish opened (and closed)
-    its own Redis connection. Here the pool lives as long as the process."""
+    its own Redis connection. On the server's loop the publish shares the consumers' pool, and
+    the layer's Redis round trips need no hand-over of the GIL to another thread."""
 
     def __init__(self):
         self.pid = None
         self.loop = None
+        self.server = None  # (pid, loop) of the ASGI server, seen by the hub's consumers
         self.lock = threading.Lock()
 
+    def adopt(self, loop):
+        self.server = (os.getpid(), loop)
+
     def get(self):
+        server = self.server
+        if server is not None and server[0] == os.getpid() and server[1].is_running():
+            return server[1]
         with self.lock:
             if self.loop is None or self.pid != os.getpid():  # a forked child needs its own
                 self.loop = asyncio.new_event_loop()
@@ -71,6 +80,7 @@ class _LayerLoop:
 
 
 _layer_loop = _LayerLoop()
+adopt_server_loop = _layer_loop.adopt
 
 
 def _caller_event_loop():
@@ -85,7 +95,13 @@ def _caller_event_loop():
 
 def run_layer_call(method, *args):
     """``layer_call(method, *args)`` from synchronous code: on the calling async code's loop when
-    there is one, else on the process's layer loop (pooled connections)."""
+    there is one, else on the server's or the process's layer loop (pooled connections)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("Channel-layer calls from async code must be awaited, not run synchronously.")
     if _caller_event_loop() is not None:
         return async_to_sync(layer_call)(method, *args)
     future = asyncio.run_coroutine_threadsafe(layer_call(method, *args), _layer_loop.get())

@@ -2,6 +2,7 @@
 layer calls from plain threads share one event loop per process, and consumers deliver the
 frame encoded once by the publisher (and a message of the previous format, during an upgrade)."""
 
+import asyncio
 import copy
 import threading
 
@@ -82,26 +83,51 @@ def test_apply_never_changes_the_state_it_was_given():
 
 def test_layer_calls_from_plain_threads_share_one_event_loop_per_process(monkeypatch):
     """A WSGI worker thread has no event loop: every publish used to start one (and a Redis
-    connection with it). Now every such call runs on the process's layer loop; a forked child
-    (another pid) gets its own."""
+    connection with it). Now such calls run on the server's loop once a hub consumer has shown
+    it, else on one layer loop per process; a forked child (another pid) gets its own."""
     seen = []
 
     async def where():
-        import asyncio
-
         seen.append(asyncio.get_running_loop())
         return len(seen)
 
-    threads = [threading.Thread(target=publishing.run_layer_call, args=(where,)) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert len(seen) == 3 and seen[0] is seen[1] is seen[2]
-    assert seen[0].is_running()
+    def from_threads(count=3):
+        threads = [threading.Thread(target=publishing.run_layer_call, args=(where,)) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        return seen[-count:]
+
+    monkeypatch.setattr(publishing._layer_loop, "server", None)
+    first = from_threads()
+    assert first[0] is first[1] is first[2] and first[0].is_running()
     monkeypatch.setattr(publishing._layer_loop, "pid", -1)  # as in a child after fork
-    publishing.run_layer_call(where)
-    assert seen[3] is not seen[0] and seen[3].is_running()
+    assert from_threads(1)[0] is not first[0]
+
+    server = asyncio.new_event_loop()
+    runner = threading.Thread(target=server.run_forever, daemon=True)
+    runner.start()
+    try:
+        publishing.adopt_server_loop(server)
+        assert from_threads(2) == [server, server]
+        monkeypatch.setattr(publishing._layer_loop, "server", (-1, server))  # another process's
+        assert server not in from_threads(1)
+    finally:
+        server.call_soon_threadsafe(server.stop)
+        runner.join(10)
+        server.close()
+    publishing.adopt_server_loop(server)  # a loop that no longer runs is not used
+    assert from_threads(1)[0] is not server
+
+
+@pytest.mark.asyncio
+async def test_a_layer_call_cannot_block_the_event_loop_it_runs_on():
+    async def never():
+        raise AssertionError("not reached")
+
+    with pytest.raises(RuntimeError):
+        publishing.run_layer_call(never)
 
 
 def test_a_failing_layer_call_from_a_plain_thread_is_a_503():
