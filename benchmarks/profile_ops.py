@@ -164,15 +164,31 @@ def main():
     from django.db import connection
 
     kinds = Counter()
+    writes = ("INSERT", "UPDATE", "DELETE")
 
     def count(execute, sql, params, many, context):
-        kinds[sql.split(None, 1)[0].upper()] += 1
+        verb = sql.split(None, 1)[0].upper()
+        kinds[verb] += 1
+        if verb in writes and connection.get_autocommit():
+            kinds["(autocommitted write)"] += 1  # a statement that is its own transaction
         return execute(sql, params, many, context)
 
+    # Commits that make writes durable: explicit ones (an outermost atomic block ends) plus
+    # writing statements run in autocommit mode.
+    commit = connection._commit
+
+    def counting_commit():
+        kinds["(commit)"] += 1
+        return commit()
+
+    connection._commit = counting_commit
     with connection.execute_wrapper(count):
         run(counted)
+    connection._commit = commit
+    commits = kinds.pop("(commit)", 0) + kinds.pop("(autocommitted write)", 0)
     per = ", ".join(f"{k} {v / len(counted):.1f}" for k, v in sorted(kinds.items()))
     print(f"{args.op}: SQL statements per request: {sum(kinds.values()) / len(counted):.1f} ({per})")
+    print(f"{args.op}: write commits per request: {commits / len(counted):.1f}")
     if args.plain:
         t0 = time.perf_counter()
         run(timed)

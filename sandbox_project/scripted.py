@@ -44,9 +44,10 @@ def free_port():
 class Deployments:
     """Sandbox deployments in their own processes, databases and keys, on free ports."""
 
-    def __init__(self, data_dir, roles=("ehr", "imaging"), extra_env=None):
+    def __init__(self, data_dir, roles=("ehr", "imaging"), extra_env=None, workers=1):
         self.data_dir = Path(data_dir)
         self.roles = roles
+        self.workers = workers  # worker processes per deployment (sandbox --workers)
         self.urls = {role: f"http://127.0.0.1:{free_port()}" for role in ("ehr", "imaging", "app")}
         self.env = {
             k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")
@@ -61,6 +62,7 @@ class Deployments:
         for role in self.roles:
             port = urlsplit(self.urls[role]).port
             argv = [sys.executable, str(ROOT / "manage.py"), "sandbox", "--only", role, "--port", str(port)]
+            argv += ["--workers", str(self.workers)]
             env = dict(self.env, DJANGO_SETTINGS_MODULE=f"sandbox_project.settings.{role}")
             self.processes[role] = subprocess.Popen(
                 argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

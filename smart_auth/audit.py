@@ -1,9 +1,15 @@
 """Audit records of issuance, refusal and revocation (readable in the admin)."""
 
+import functools
 import logging
 
 
 log = logging.getLogger("smart_auth.audit")
+
+
+@functools.cache
+def _column_limit(model, name):
+    return model._meta.get_field(name).max_length
 
 
 def record(outcome, action, *, client_id="", user="", patient="", scope="", audience=None, detail=""):
@@ -21,7 +27,7 @@ def record(outcome, action, *, client_id="", user="", patient="", scope="", audi
     # Values come from the request (a client_id, a grant_type): cut to their columns, which
     # PostgreSQL enforces, so that recording a refusal can never fail the request.
     for name, value in fields.items():
-        limit = AuditEvent._meta.get_field(name).max_length
+        limit = _column_limit(AuditEvent, name)
         if limit and len(value) > limit:
             fields[name] = value[: limit - 1] + "…"
     AuditEvent.objects.create(audience=list(audience or []), **fields)

@@ -105,6 +105,7 @@ def check_settings(app_configs, **kwargs):
             )
         )
     problems.extend(_federation_problems(smart))
+    problems.extend(_client_secret_hasher_problems(dot.get("CLIENT_SECRET_HASHER", "default")))
     try:
         import oauthlib
 
@@ -135,6 +136,66 @@ def _federation_problems(smart):
                     id="smart_auth.W021",
                 )
             )
+    return problems
+
+
+def _client_secret_hasher_problems(name):
+    """DOT hashes client secrets with ``make_password(secret, hasher=CLIENT_SECRET_HASHER)`` (an
+    algorithm name looked up in PASSWORD_HASHERS): a name PASSWORD_HASHERS lacks fails at client
+    creation. ClientSecretHasher also needs a ``pbkdf2_sha256`` hasher for weak secrets, and must
+    not be first (it would hash user passwords)."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from .hashers import ClientSecretHasher
+
+    if name == "default":
+        return []
+    listed = []
+    for path in settings.PASSWORD_HASHERS:
+        try:
+            listed.append(import_string(path))
+        except ImportError:
+            listed.append(None)  # Django's own auth checks / get_hashers() report it
+    algorithms = [getattr(hasher, "algorithm", None) for hasher in listed]
+    if name not in algorithms:
+        ours = name == ClientSecretHasher.algorithm
+        return [
+            Error(
+                f"OAUTH2_PROVIDER['CLIENT_SECRET_HASHER'] is {name!r}, which no hasher in "
+                "PASSWORD_HASHERS implements: creating a confidential client would fail.",
+                hint=(
+                    "Append it after your user-password hasher: PASSWORD_HASHERS = "
+                    '[*django.conf.global_settings.PASSWORD_HASHERS, "smart_auth.hashers.ClientSecretHasher"]'
+                    if ours
+                    else f"List the hasher whose algorithm is {name!r} in PASSWORD_HASHERS."
+                ),
+                id="smart_auth.E011",
+            )
+        ]
+    hasher = listed[algorithms.index(name)]
+    if not (isinstance(hasher, type) and issubclass(hasher, ClientSecretHasher)):
+        return []
+    problems = []
+    if hasher.fallback_algorithm not in algorithms:
+        problems.append(
+            Error(
+                f"{hasher.__name__} stores short or low-entropy client secrets with "
+                f"{hasher.fallback_algorithm!r}, which PASSWORD_HASHERS does not list: such a "
+                "client could not be saved.",
+                hint='Keep "django.contrib.auth.hashers.PBKDF2PasswordHasher" in PASSWORD_HASHERS.',
+                id="smart_auth.E012",
+            )
+        )
+    if algorithms[0] == name:
+        problems.append(
+            Warning(
+                f"{hasher.__name__} is first in PASSWORD_HASHERS: user passwords of 32 characters "
+                "or more would get its fast hash instead of a slow KDF.",
+                hint="List it after your user-password hasher (e.g. after Django's defaults).",
+                id="smart_auth.W003",
+            )
+        )
     return problems
 
 

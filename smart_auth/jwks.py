@@ -6,6 +6,8 @@ not in the cached set triggers one refetch, rate-limited, so that key rotation w
 letting unknown ``kid``s hammer the remote server.
 """
 
+import functools
+import json
 import re
 import threading
 import time
@@ -105,7 +107,15 @@ def select_key(jwks, kid, alg):
     ]
     if len(candidates) != 1:
         return None
+    return _key_object(json.dumps(candidates[0], sort_keys=True), alg)
+
+
+@functools.lru_cache(maxsize=512)
+def _key_object(jwk_json, alg):
+    # Building a public key from its JWK parameters costs more than verifying a signature with
+    # it: keep the objects of keys seen recently (keyed by the whole JWK, so a changed key is a
+    # new entry).
     try:
-        return PyJWK(candidates[0], algorithm=alg)
+        return PyJWK(json.loads(jwk_json), algorithm=alg)
     except PyJWKError:
         return None

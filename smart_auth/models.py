@@ -267,3 +267,15 @@ class RedeemedCode(models.Model):
 
     def __str__(self):
         return f"redeemed code {self.code_checksum[:8]}…"
+
+
+class ClientRegistryGeneration(models.Model):
+    """One row counting changes to client registrations (see smart_auth.client_registry)."""
+
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("client registry generation")
+
+    def __str__(self):
+        return str(self.value)

@@ -2,12 +2,27 @@
 
 OAUTH2_PROVIDER = oauth2_provider_settings(read_signing_key(BASE_DIR / "signing-key.pem"),
                                            issuer="https://ehr.example/o")
+PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, CLIENT_SECRET_HASHER_CLASS]
+
+Client secrets are hashed with ``smart_auth.hashers.ClientSecretHasher`` (one salted HMAC-SHA256
+for generated, high-entropy secrets; PBKDF2 for anything weaker), which PASSWORD_HASHERS must list
+after the user-password hasher, never first (checks smart_auth.E011, E012, W003).
 """
 
 from .signing_keys import read_signing_key
 
 
-__all__ = ["oauth2_provider_settings", "read_signing_key"]
+__all__ = [
+    "CLIENT_SECRET_ALGORITHM",
+    "CLIENT_SECRET_HASHER_CLASS",
+    "oauth2_provider_settings",
+    "read_signing_key",
+]
+
+# smart_auth.hashers.ALGORITHM (spelled out: settings modules import this one before Django is set up).
+CLIENT_SECRET_ALGORITHM = "smart_client_secret_sha256"
+# What PASSWORD_HASHERS must list (after the user-password hasher) for the preset's CLIENT_SECRET_HASHER.
+CLIENT_SECRET_HASHER_CLASS = "smart_auth.hashers.ClientSecretHasher"
 
 
 def oauth2_provider_settings(private_key_pem, issuer, inactive_keys=(), **overrides):
@@ -44,6 +59,9 @@ def oauth2_provider_settings(private_key_pem, issuer, inactive_keys=(), **overri
         "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
         "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
         "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+        # DOT passes this *algorithm name* to make_password(): client secrets get one salted
+        # HMAC-SHA256 (PBKDF2 if short or low-entropy) instead of 1,000,000 PBKDF2 rounds per request.
+        "CLIENT_SECRET_HASHER": CLIENT_SECRET_ALGORITHM,
         "SCOPES": {"introspection": "Introspect tokens"},
         # RFC 8414 metadata: the grants SMART clients can use here (no device flow).
         "OAUTH2_GRANT_TYPES_SUPPORTED": [

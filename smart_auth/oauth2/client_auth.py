@@ -8,11 +8,12 @@ DOT's unreleased master, without SMART's `jku` and `typ` rules). SMART App Launc
 Every failure is `invalid_client`.
 """
 
+import functools
 import random
 from datetime import UTC, datetime
 
 import jwt
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from ..conf import smart_auth_settings
@@ -39,19 +40,31 @@ class AssertionRejected(Exception):
     """Why an assertion was refused (reported as invalid_client)."""
 
 
-def unverified_issuer(assertion):
+@functools.lru_cache(maxsize=256)
+def _unverified(assertion):
+    # One parse per assertion and thread-safe: the token view, its validator and the audit
+    # record each need the header or the issuer before the signature is checked.
     try:
-        return jwt.decode(assertion, options={"verify_signature": False}).get("iss")
-    except jwt.PyJWTError:
-        return None
+        parts = jwt.decode_complete(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        return None, str(exc)
+    if not isinstance(parts.get("payload"), dict):
+        return None, "the payload is not a JSON object"
+    return (parts["header"], parts["payload"]), ""
+
+
+def unverified_issuer(assertion):
+    parsed, _reason = _unverified(assertion) if isinstance(assertion, str) else (None, "")
+    issuer = parsed[1].get("iss") if parsed else None
+    return issuer if isinstance(issuer, str) else None
 
 
 def verify_client_assertion(assertion, smart_client, audiences):
     """Verify ``assertion`` for ``smart_client``; return its claims or raise AssertionRejected."""
-    try:
-        header = jwt.get_unverified_header(assertion)
-    except jwt.PyJWTError as exc:
-        raise AssertionRejected(f"client_assertion is not a JWT: {exc}") from exc
+    parsed, reason = _unverified(assertion)
+    if parsed is None:
+        raise AssertionRejected(f"client_assertion is not a JWT: {reason}")
+    header = parsed[0]
     alg = header.get("alg")
     if alg not in smart_auth_settings.CLIENT_ASSERTION_ALGORITHMS:
         raise AssertionRejected(f"Unsupported client_assertion alg {alg!r}")
@@ -109,13 +122,36 @@ def _remember_jti(issuer, jti, exp):
     if not jti or len(jti) > 255:
         raise AssertionRejected("client_assertion jti is missing or too long")
     expires = datetime.fromtimestamp(exp + CLOCK_SKEW_SECONDS, tz=UTC)
-    try:
-        with transaction.atomic():
-            UsedAssertion.objects.create(issuer=issuer, jti=jti, expires=expires)
-    except IntegrityError:
-        raise AssertionRejected("client_assertion jti was already used") from None
+    if not _record_first_use(UsedAssertion, issuer, jti, expires):
+        raise AssertionRejected("client_assertion jti was already used")
     # Expired entries can never match again: prune now and then, off most requests' path.
     if random.random() < 0.02:
         UsedAssertion.objects.filter(
             pk__in=UsedAssertion.objects.filter(expires__lt=timezone.now()).values("pk")[:500]
         ).delete()
+
+
+def _record_first_use(model, issuer, jti, expires):
+    """Record (issuer, jti); False when it was recorded before (by any worker)."""
+    db = router.db_for_write(model)
+    connection = connections[db]
+    if connection.vendor not in ("sqlite", "postgresql"):
+        try:
+            with transaction.atomic(using=db):
+                model.objects.using(db).create(issuer=issuer, jti=jti, expires=expires)
+        except IntegrityError:
+            return False
+        return True
+    # Hand-written because the ORM can only say "already there" by raising, which inside the
+    # token request's transaction needs a savepoint around the INSERT: three round trips on
+    # PostgreSQL instead of this one statement (the unique constraint still decides).
+    quote = connection.ops.quote_name
+    columns = [quote(model._meta.get_field(name).column) for name in ("issuer", "jti", "expires")]
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) VALUES (%s, %s, %s) "
+        f"ON CONFLICT ({columns[0]}, {columns[1]}) DO NOTHING RETURNING {quote(model._meta.pk.column)}"
+    )
+    expires_value = model._meta.get_field("expires").get_db_prep_save(expires, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [issuer, jti, expires_value])
+        return cursor.fetchone() is not None

@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 import jwt
 from django.db import transaction
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
+from oauthlib.oauth2.rfc6749.utils import scope_to_list
 
-from .. import launch_tokens
+from .. import client_registry, launch_tokens
 from .. import scopes as smart_scopes
 from ..audit import record
 from ..conf import smart_auth_settings
@@ -50,11 +51,9 @@ class SmartOAuth2Validator(OAuth2Validator):
         if not client_id:
             return None
         if not request.client:
-            # Join the SMART registration now: smart_client_of() reads it several times per
-            # request, and DOT's own lookup would leave it to one lazy query more.
-            request.client = (
-                get_application_model().objects.select_related("smart").filter(client_id=client_id).first()
-            )
+            # The process's copy of the registration, SMART metadata joined (DOT's own lookup
+            # would be a query per request and a lazy one more for .smart).
+            request.client = client_registry.application(client_id)
         application = super()._load_application(client_id, request)
         smart = smart_client_of(application)
         if smart is not None and not smart.enabled:
@@ -242,13 +241,26 @@ class SmartOAuth2Validator(OAuth2Validator):
         GrantContext.objects.create(grant=grant, context=getattr(request, "smart_context", None) or {})
         return grant
 
+    def _load_grant(self, code, request):
+        """The Grant of ``code`` with its launch context, user and fhirUser link: one query per
+        code exchange (oauthlib asks for the code's scopes before validate_code runs)."""
+        cached = getattr(request, "smart_grant_row", None)
+        if cached is not None and cached[0] == code:
+            return cached[1]
+        grants = self._grant_model().objects.select_related("smart", "user", "user__smart")
+        grant = grants.filter(code=code).first()
+        request.smart_grant_row = (code, grant)
+        return grant
+
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
+        # DOT's rule (the Grant's scopes, [] for an unknown code) on the row this exchange reuses.
+        grant = self._load_grant(code, request)
+        return scope_to_list(grant.scope) if grant is not None and grant.scope else []
+
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
-        grant = (
-            self._grant_model()
-            .objects.select_related("smart", "user")
-            .filter(code=code, application=client)
-            .first()
-        )
+        grant = self._load_grant(code, request)
+        if grant is not None and (client is None or grant.application_id != client.pk):
+            grant = None  # another client's code is no code at all
         if grant is None:
             self._revoke_replayed_code(code, request)
             return False
@@ -347,6 +359,18 @@ class SmartOAuth2Validator(OAuth2Validator):
         return True
 
     # --- token issuance ------------------------------------------------------------------------
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        # Inside DOT's write transaction: a refresh token that was live when validated must still
+        # be live now. A revocation (RFC 7009, a replay that revoked its family) that committed
+        # in between wins; on SQLite, where refreshes are serialised per token rather than by
+        # a row lock, this is what keeps revocation seen by every later rotation.
+        presented = getattr(request, "refresh_token_instance", None)
+        if request.grant_type == "refresh_token" and presented is not None and presented.revoked is None:
+            live = get_refresh_token_model().objects.filter(pk=presented.pk, revoked__isnull=True)
+            if not live.exists():
+                raise errors.InvalidGrantError(description="The refresh token was revoked", request=request)
+        return super()._save_bearer_token(token, request, *args, **kwargs)
+
     def _check_and_set_request_resource(self, request):
         grant = (
             self._validated_grant(request.code, request)
@@ -418,6 +442,11 @@ class SmartOAuth2Validator(OAuth2Validator):
             token.update(contributor(request, token) or {})
         return result
 
+    def get_id_token_dictionary(self, token, token_handler, request):
+        claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
+        request.smart_id_claims = claims  # TokenContext.identity, without decoding the JWT again
+        return claims, expiration_time
+
     def _save_id_token(self, jti, request, expires, *args, **kwargs):
         id_token = super()._save_id_token(jti, request, expires, *args, **kwargs)
         request.smart_id_token = id_token
@@ -443,7 +472,9 @@ class SmartOAuth2Validator(OAuth2Validator):
             access_token = super()._create_access_token(expires, request, token, source_refresh_token)
         identity = {}
         if token.get("id_token"):
-            claims = jwt.decode(token["id_token"], options={"verify_signature": False})
+            claims = getattr(request, "smart_id_claims", None)
+            if claims is None:
+                claims = jwt.decode(token["id_token"], options={"verify_signature": False})
             identity = {k: claims[k] for k in ("iss", "sub", "fhirUser") if k in claims}
         # DOT creates the refresh token right after this one with the family chosen the same
         # way (the previous token's, or a new one): choose it here so TokenContext is one INSERT

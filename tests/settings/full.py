@@ -68,7 +68,13 @@ if os.environ.get("REDIS_URL"):
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# MD5 first: users' passwords hash fast in tests. Then the client-secret hasher the preset names
+# (and the PBKDF2 it keeps for short, admin-typed secrets), as a deployment lists them.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "smart_auth.hashers.ClientSecretHasher",
+]
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"

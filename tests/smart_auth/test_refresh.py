@@ -87,3 +87,28 @@ def test_confidential_client_must_authenticate_to_refresh(client, users, symmetr
         client_secret=symmetric_client.plain_secret,
     )
     assert ok.status_code == 200
+
+
+def test_a_revocation_that_lands_during_a_refresh_wins(flow, users, monkeypatch):
+    """RFC 7009 §2.1 / RFC 9700 §4.14.2: a refresh token revoked after the refresh request read
+    it but before the rotation is written gets no new tokens (the rotation re-checks it in its
+    own write transaction; on SQLite refreshes are serialised per token, not by a row lock)."""
+    from django.utils import timezone
+    from oauth2_provider.models import RefreshToken
+
+    from smart_auth.oauth2.validators import SmartOAuth2Validator
+
+    first = flow.run(SCOPE, users["patient"]).json()
+    validate = SmartOAuth2Validator.validate_refresh_token
+
+    def validate_then_revoke_elsewhere(self, token, client, request, *args, **kwargs):
+        valid = validate(self, token, client, request, *args, **kwargs)
+        RefreshToken.objects.filter(pk=request.refresh_token_instance.pk).update(revoked=timezone.now())
+        return valid
+
+    monkeypatch.setattr(SmartOAuth2Validator, "validate_refresh_token", validate_then_revoke_elsewhere)
+    tokens_before = AccessToken.objects.count()
+    response = refresh(flow.client, first["refresh_token"])
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "invalid_grant"
+    assert AccessToken.objects.count() == tokens_before
