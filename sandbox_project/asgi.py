@@ -1,10 +1,16 @@
 """ASGI entry point of every sandbox role.
 
-HTTP runs Django's WSGI handler in a thread pool (a2wsgi): Django under its ASGI handler runs
-every synchronous view in one shared thread, so a deployment could not answer a call that its
-own in-flight request is waiting for (the EHR's patient resolver asks the imaging server, which
-asks the EHR's introspection endpoint). WebSockets, when fhircast_hub is installed, go to the
-hub's Channels consumers.
+HTTP runs Django's WSGI handler in a fixed thread pool through :mod:`fhircast_hub.wsgi_bridge`
+(one handoff to a thread per request; why not a2wsgi or Django's ASGI handler: that module's
+documentation). Threads, not the event loop, so that a deployment can answer a call its own
+in-flight request is waiting for (the EHR's patient resolver asks the imaging server, which asks
+the EHR's introspection endpoint). On the EHR, WebSockets go to the hub's Channels consumers on
+the same port (:func:`fhircast_hub.asgi.asgi_application`, what the README gives vendors).
+
+Environment: ``SANDBOX_WSGI_THREADS`` (threads per worker process, default 8) and
+``SANDBOX_MAX_BODY_BYTES`` (larger request bodies get 413 before Django is called; default
+:func:`fhircast_hub.asgi.max_body_bytes`, above the apps' own limits so their 413 answers stay
+theirs).
 """
 
 import os
@@ -17,21 +23,20 @@ django.setup()
 
 
 def build_application():
-    from a2wsgi import WSGIMiddleware
     from django.apps import apps
     from django.contrib.staticfiles.handlers import StaticFilesHandler
     from django.core.wsgi import get_wsgi_application
 
-    wsgi = get_wsgi_application()
+    from fhircast_hub.asgi import asgi_application, max_body_bytes
+    from fhircast_hub.wsgi_bridge import DEFAULT_THREADS, WSGIBridge
+
+    threads = int(os.environ.get("SANDBOX_WSGI_THREADS") or DEFAULT_THREADS)
+    limit = int(os.environ.get("SANDBOX_MAX_BODY_BYTES") or 0) or max_body_bytes()
     # The sandbox serves its own static files (the SMART style, the admin's CSS), DEBUG or not.
-    http = WSGIMiddleware(StaticFilesHandler(wsgi), workers=16)
-    if not apps.is_installed("fhircast_hub"):
-        return http
-    from channels.routing import ProtocolTypeRouter, URLRouter
-
-    from fhircast_hub.routing import websocket_urlpatterns
-
-    return ProtocolTypeRouter({"http": http, "websocket": URLRouter(websocket_urlpatterns)})
+    wsgi = StaticFilesHandler(get_wsgi_application())
+    if apps.is_installed("fhircast_hub"):
+        return asgi_application(wsgi, threads=threads, body_limit=limit)
+    return WSGIBridge(wsgi, threads=threads, max_body_bytes=limit)
 
 
 application = build_application()

@@ -82,6 +82,7 @@ class Command(BaseCommand):
             workers=workers if workers > 1 else None,
             log_level="warning",
             lifespan="off",
+            **_fast_server_options(),
         )
 
     # --- every deployment ----------------------------------------------------------------------
@@ -177,6 +178,19 @@ def _argv(role, host, port, workers=1):
         "--workers",
         str(workers),
     ]
+
+
+def _fast_server_options():
+    """uvloop and httptools (the ``server`` extra) when importable: about 1.5x the requests per
+    second of uvicorn's asyncio + h11 defaults on the sandbox's endpoints (README, "Serving")."""
+    import importlib.util
+
+    options = {}
+    if importlib.util.find_spec("uvloop") is not None:
+        options["loop"] = "uvloop"
+    if importlib.util.find_spec("httptools") is not None:
+        options["http"] = "httptools"
+    return options
 
 
 def _wait_until_serving(url, timeout):
