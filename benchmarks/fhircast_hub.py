@@ -36,7 +36,9 @@ from tests.fhircast_hub.live import LiveHub, reachable  # noqa: E402
 
 
 REDIS = "redis://127.0.0.1:6379/0"
-BENCH_DB = "fhircast_bench"
+# One database per run: two runs at once (other worktrees, other engineers) must not drop each
+# other's database in the middle of a run.
+BENCH_DB = f"fhircast_bench_{os.getpid()}"
 TOPICS, PER_TOPIC, IDLE_SOCKETS = 100, 5, 1000
 WAIT = 20
 
@@ -199,6 +201,13 @@ def fresh_database():
     return f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
 
 
+def drop_database():
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+
+
 async def run_server(kind, workdir, seconds, rate):
     database = fresh_database() if kind == "hub" and reachable("127.0.0.1", 5432) else None
     app = "sandbox_project.asgi:application" if kind == "hub" else "fhircast_relay:application"
@@ -219,6 +228,8 @@ async def run_server(kind, workdir, seconds, rate):
         return result
     finally:
         cluster.stop()
+        if database:
+            drop_database()
 
 
 def report(name, r):

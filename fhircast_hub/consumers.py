@@ -6,6 +6,7 @@ filtering, acknowledgement time-outs and the lease timer.
 """
 
 import asyncio
+import json
 import logging
 
 from channels.consumer import get_handler_name
@@ -18,7 +19,7 @@ from . import context as ctx
 from .conf import hub_settings
 from .events import normalize_event_name
 from .models import Subscription, endpoint_group, topic_group
-from .publishing import LAYER_ATTEMPTS, layer_call, publish_sync_error
+from .publishing import LAYER_ATTEMPTS, adopt_server_loop, layer_call, publish_sync_error
 
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def __call__(self, scope, receive, send):
+        adopt_server_loop(asyncio.get_running_loop())  # publishes from WSGI threads use it too
         try:
             await super().__call__(scope, receive, send)
         except Exception:
@@ -237,15 +239,18 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         self.seen = message["seq"]
         if message["event"] not in self.events or message.get("exclude") == self.endpoint:
             return
-        notification = message["notification"]
-        await self.send_json(notification)
-        self.last_event = (notification["id"], notification["event"]["hub.event"])
+        text, event_id, name = message.get("text"), message.get("id"), message.get("name")
+        if text is None:  # from a hub process of the previous version (a rolling upgrade)
+            notification = message["notification"]
+            text, event_id = json.dumps(notification), notification["id"]
+            name = notification["event"]["hub.event"]
+        await self.send(text_data=text)  # encoded once by the publisher, not per subscriber
+        self.last_event = (event_id, name)
         if message["event"] != "syncerror":
-            event_id = notification["id"]
             timer = asyncio.get_running_loop().call_later(
                 hub_settings.ACK_TIMEOUT_SECONDS, self._on_ack_timeout, event_id
             )
-            self.pending[event_id] = (notification["event"]["hub.event"], timer)
+            self.pending[event_id] = (name, timer)
 
     async def fhircast_resubscribe(self, message):
         if self.subscription is None:

@@ -29,8 +29,7 @@ def empty_state() -> dict:
 def apply(state: dict, notification: dict) -> tuple[dict, dict]:
     """Apply a validated notification. Returns (new state, notification to distribute);
     the input state is left untouched, so a refused request changes nothing."""
-    state = copy.deepcopy(state) if state else empty_state()
-    state.setdefault("contexts", [])
+    state = _copy_state(state)
     notification = copy.deepcopy(notification)
     event = notification["event"]
     name = event["hub.event"]
@@ -74,6 +73,20 @@ def apply(state: dict, notification: dict) -> tuple[dict, dict]:
     elif verb == "select":
         entry["selection"] = selected_references(name, event["context"])
     return state, notification
+
+
+def _copy_state(state):
+    """A copy of the state that apply() may change: the lists and each context entry are new;
+    what an entry holds (its notification, its content) is shared, because apply() replaces
+    those values and never changes them in place. A deep copy of the whole state (up to
+    MAX_OPEN_CONTEXTS notifications) was the largest cost of a publish after the database."""
+    if not state:
+        return empty_state()
+    copied = dict(state)
+    copied["contexts"] = [dict(entry) for entry in state.get("contexts") or []]
+    if "recent_ids" in state:
+        copied["recent_ids"] = list(state["recent_ids"])
+    return copied
 
 
 def _open_entry(state, anchor, ident, name):
