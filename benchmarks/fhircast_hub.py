@@ -1,9 +1,13 @@
 """FHIRcast hub benchmark: two uvicorn workers on Redis, next to a minimal Channels relay.
 
-    /work/main/.venv/bin/python benchmarks/fhircast_hub.py [--seconds 15] [--rate 50]
+    .venv/bin/python benchmarks/fhircast_hub.py [--seconds 15] [--rate 50] [--warmup 3] [--slowest 10]
 
 Workload (per server): 500 subscribers over 100 topics (5 each, spread over both workers),
 50 publishes/s for 15 s alternating between the workers; every subscriber acknowledges.
+Before the measured window, both servers get the same untimed warm-up (``--warmup`` seconds at
+the same rate over every topic from both workers, plus bursts of concurrent publishes so that
+every WSGI bridge thread of every worker runs); the load generator waits for the warm-up's frames
+and acknowledgements, and none of them counts as delivered or lost.
 Reports delivered/expected, latency percentiles (from the publish being accepted — the HTTP
 202 — to the frame being received, and from the request being sent) and the RSS growth of the
 workers per idle socket with 1,000 sockets open. All traffic stays on 127.0.0.1; every loop is
@@ -41,6 +45,10 @@ REDIS = "redis://127.0.0.1:6379/0"
 BENCH_DB = f"fhircast_bench_{os.getpid()}"
 TOPICS, PER_TOPIC, IDLE_SOCKETS = 100, 5, 1000
 WAIT = 20
+# Threads per worker of the sandbox's WSGI bridge (sandbox_project/asgi.py); a warm-up burst sends
+# this many concurrent publishes to each worker, each on its own topic, so that every thread runs.
+BRIDGE_THREADS = int(os.environ.get("SANDBOX_WSGI_THREADS") or 8)
+WARMUP_BURSTS = 3
 
 
 def percentile(values, q):
@@ -50,10 +58,10 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def notification(topic, index):
+def notification(topic, index, tag="bench"):
     return {
         "timestamp": datetime.now(UTC).isoformat(),
-        "id": f"bench-{index}-{uuid.uuid4().hex[:8]}",
+        "id": f"{tag}-{index}-{uuid.uuid4().hex[:8]}",
         "event": {
             "hub.topic": topic,
             "hub.event": "Patient-open",
@@ -103,7 +111,7 @@ class Target:
             await client.aclose()
 
 
-async def reader(ws, received, acks):
+async def reader(ws, received, acks, acked):
     """Record each frame's arrival; acknowledge hub events as a FHIRcast subscriber must."""
     try:
         async for text in ws:
@@ -115,17 +123,85 @@ async def reader(ws, received, acks):
             received.setdefault(event_id, []).append(now)
             if acks:
                 await ws.send(json.dumps({"id": event_id, "status": 200}))
+                acked[event_id] = acked.get(event_id, 0) + 1
     except websockets.ConnectionClosed:
         pass
 
 
-async def load(target, seconds, rate):
+async def warm_up(target, topics, received, acked, seconds, rate):
+    """Untimed publishes before the measured window, the same for the hub and the relay.
+
+    ``seconds`` at ``rate`` over every topic, each topic from both workers in turn, plus
+    WARMUP_BURSTS bursts of BRIDGE_THREADS concurrent publishes per worker (consecutive topics),
+    so every bridge thread of every worker serves requests (its database connection, its first
+    layer call on the server's loop) before anything is timed. Returns once every accepted
+    warm-up event reached all its subscribers (and, on the hub, was acknowledged) or after WAIT s.
+    """
+    accepted, failures, tasks = set(), 0, []
+    next_index = 0
+
+    async def one(index):
+        nonlocal failures
+        topic = topics[index % TOPICS]
+        body = notification(topic, index, tag="warmup")
+        # index + index // TOPICS: the first round of topics goes to one worker, the next round
+        # to the other (the measured loop always sends topic t to worker t % 2).
+        if await target.publish(topic, body, index + index // TOPICS):
+            accepted.add(body["id"])
+        else:
+            failures += 1
+
+    def launch(count):
+        nonlocal next_index
+        for _ in range(count):
+            tasks.append(asyncio.create_task(one(next_index)))
+            next_index += 1
+
+    total = max(1, int(seconds * rate))
+    burst_every = max(1, total // WARMUP_BURSTS)
+    started = time.perf_counter()
+    for step in range(total):
+        delay = started + step / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if step % burst_every == 0 and step // burst_every < WARMUP_BURSTS:
+            launch(BRIDGE_THREADS * len(target.bases))
+        launch(1)
+    await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+    deadline = time.perf_counter() + WAIT
+
+    def settled():
+        frames = sum(min(PER_TOPIC, len(received.get(i, ()))) for i in accepted)
+        acks = sum(min(PER_TOPIC, acked.get(i, 0)) for i in accepted) if target.kind == "hub" else frames
+        return frames, acks
+
+    while min(settled()) < len(accepted) * PER_TOPIC and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    frames, acks = settled()
+    await asyncio.sleep(0.5)  # let the servers take in the last acknowledgements
+    return {
+        "seconds": time.perf_counter() - started,
+        "published": len(tasks),
+        "accepted": len(accepted),
+        "failed": failures,
+        "frames": frames,
+        "acks": acks,
+        "expected": len(accepted) * PER_TOPIC,
+        "ids": accepted,
+    }
+
+
+async def load(target, seconds, rate, warmup=0.0, pids=()):
     topics = target.topics[:TOPICS]
     sockets = []
     for index in range(TOPICS * PER_TOPIC):
         sockets.append(await target.connect(topics[index % TOPICS], index))
-    received = {}
-    readers = [asyncio.create_task(reader(ws, received, target.kind == "hub")) for ws in sockets]
+    received, acked = {}, {}
+    readers = [asyncio.create_task(reader(ws, received, target.kind == "hub", acked)) for ws in sockets]
+    warm = None
+    if warmup > 0:
+        warm = await warm_up(target, topics, received, acked, warmup, rate)
+        warm["threads"] = [psutil.Process(pid).num_threads() for pid in pids]
     sent, accepted, failures, tasks = {}, {}, 0, []
 
     async def one(index):
@@ -149,14 +225,17 @@ async def load(target, seconds, rate):
     await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
     expected = len(accepted) * PER_TOPIC
     deadline = time.perf_counter() + 10
-    while sum(len(v) for v in received.values()) < expected and time.perf_counter() < deadline:
+    # Only the measured window's events count (warm-up frames are neither delivered nor lost).
+    while sum(len(received.get(i, ())) for i in accepted) < expected and time.perf_counter() < deadline:
         await asyncio.sleep(0.1)
-    from_accept, from_send = [], []
+    from_accept, from_send, frames = [], [], []
     for event_id, arrivals in received.items():
         if event_id in accepted:
+            index = int(event_id.split("-")[1])
             for arrival in arrivals:
                 from_accept.append(max(0.0, arrival - accepted[event_id]) * 1000)
                 from_send.append((arrival - sent[event_id]) * 1000)
+                frames.append((from_send[-1], index, (sent[event_id] - start) * 1000))
     for ws in sockets:
         await ws.close()
     for task in readers:
@@ -171,6 +250,8 @@ async def load(target, seconds, rate):
         "send": from_send,
         "achieved_rate": achieved,
         "missing": sorted(set(accepted) - {k for k, v in received.items() if len(v) >= PER_TOPIC}),
+        "slowest": sorted(frames, reverse=True),
+        "warmup": warm,
     }
 
 
@@ -208,7 +289,15 @@ def drop_database():
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
 
 
-async def run_server(kind, workdir, seconds, rate):
+def loaded_modules(pid):
+    """Which event loop and HTTP parser a uvicorn worker actually loaded (its mapped .so files)."""
+    paths = {m.path for m in psutil.Process(pid).memory_maps()}
+    loop = "uvloop" if any("/uvloop/" in p for p in paths) else "asyncio"
+    http = "httptools" if any("/httptools/" in p for p in paths) else "h11"
+    return f"{loop}+{http}"
+
+
+async def run_server(kind, workdir, seconds, rate, warmup):
     database = fresh_database() if kind == "hub" and reachable("127.0.0.1", 5432) else None
     app = "sandbox_project.asgi:application" if kind == "hub" else "fhircast_relay:application"
     cluster = LiveHub(workdir, REDIS, database_url=database, app=app)
@@ -221,7 +310,9 @@ async def run_server(kind, workdir, seconds, rate):
         app_dir = ROOT / "benchmarks" if kind == "relay" else None
         bases = [cluster.start(name, app_dir=app_dir) for name in ("w1", "w2")]
         target = Target(kind, bases, token, topics)
-        result = await load(target, seconds, rate)
+        pids = [cluster.pid("w1"), cluster.pid("w2")]
+        result = await load(target, seconds, rate, warmup, pids)
+        result["stack"] = [loaded_modules(pid) for pid in pids]
         result["kb_per_socket"] = await idle_memory(target, [cluster.pid("w1"), cluster.pid("w2")])
         result["database"] = "PostgreSQL" if database else ("SQLite" if kind == "hub" else "none")
         await target.close()
@@ -232,10 +323,21 @@ async def run_server(kind, workdir, seconds, rate):
             drop_database()
 
 
-def report(name, r):
+def report(name, r, slowest=0):
+    warm = r["warmup"]
+    print(f"{name:<6} workers: {', '.join(r['stack'])}")
+    if warm:
+        print(
+            f"       warm-up (untimed, not counted): {warm['seconds']:.1f} s, {warm['accepted']}/"
+            f"{warm['published']} publishes accepted (bursts of {BRIDGE_THREADS} concurrent per worker),"
+            f" frames {warm['frames']}/{warm['expected']}, acks {warm['acks']}/{warm['expected']};"
+            f" threads per worker after it: {', '.join(map(str, warm['threads']))}"
+        )
+    else:
+        print("       no warm-up")
     lat = r["accept"]
     print(
-        f"{name:<6} delivered {r['delivered']}/{r['expected']}"
+        f"       delivered {r['delivered']}/{r['expected']}"
         f" ({100 * r['delivered'] / max(1, r['expected']):.2f} %)"
         f"  publishes accepted {r['accepted']}/{r['published']} at {r['achieved_rate']:.1f}/s"
         f"  db={r['database']}"
@@ -253,12 +355,23 @@ def report(name, r):
         print(f"       events not delivered to every subscriber: {r['missing'][:10]}")
     print(f"       memory per idle socket ({IDLE_SOCKETS} sockets, RSS of both workers): ", end="")
     print(f"{r['kb_per_socket']:.1f} KiB")
+    if slowest:
+        print(f"       slowest frames (sent→frame ms, event index of {r['published']}, sent at ms):")
+        for ms, index, at in r["slowest"][:slowest]:
+            print(f"         {ms:7.1f}  #{index:<4} t={at:7.0f}")
 
 
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--rate", type=float, default=50)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=3,
+        help="seconds of untimed publishes (same rate, plus concurrent bursts) before measuring; 0: none",
+    )
+    parser.add_argument("--slowest", type=int, default=0, help="list the N slowest frames of each server")
     parser.add_argument("--keep-logs", action="store_true", help="keep the workers' logs (printed path)")
     args = parser.parse_args()
     if not reachable("127.0.0.1", 6379):
@@ -268,6 +381,11 @@ async def main():
     print(f"{TOPICS * PER_TOPIC} subscribers / {TOPICS} topics, ", end="")
     print(f"{args.rate:g} publishes/s for {args.seconds:g} s,")
     print("2 uvicorn workers, channels_redis RedisChannelLayer at 127.0.0.1:6379")
+    if args.warmup > 0:
+        print(f"warm-up before measuring: {args.warmup:g} s at {args.rate:g}/s + {WARMUP_BURSTS}", end="")
+        print(f" bursts of {BRIDGE_THREADS} concurrent publishes per worker (untimed, not counted)")
+    else:
+        print("no warm-up")
     print(f"load average before the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores)\n")
     results = {}
     tmp = tempfile.mkdtemp(prefix="fhircast-bench-")
@@ -275,8 +393,8 @@ async def main():
         for kind in ("hub", "relay"):
             workdir = Path(tmp) / kind
             workdir.mkdir()
-            results[kind] = await run_server(kind, workdir, args.seconds, args.rate)
-            report(kind, results[kind])
+            results[kind] = await run_server(kind, workdir, args.seconds, args.rate, args.warmup)
+            report(kind, results[kind], args.slowest)
             if args.keep_logs:
                 print(f"       logs: {workdir}")
     finally:
