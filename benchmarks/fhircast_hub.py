@@ -356,9 +356,20 @@ def report(name, r, slowest=0):
     print(f"       memory per idle socket ({IDLE_SOCKETS} sockets, RSS of both workers): ", end="")
     print(f"{r['kb_per_socket']:.1f} KiB")
     if slowest:
-        print(f"       slowest frames (sent→frame ms, event index of {r['published']}, sent at ms):")
-        for ms, index, at in r["slowest"][:slowest]:
-            print(f"         {ms:7.1f}  #{index:<4} t={at:7.0f}")
+        events = {}  # per event: its slowest and fastest frame
+        for ms, index, at in r["slowest"]:
+            slow, fast, _ = events.get(index, (ms, ms, at))
+            events[index] = (max(slow, ms), min(fast, ms), at)
+        ranked = sorted(events.items(), key=lambda item: -item[1][0])[:slowest]
+        print(
+            f"       {len(ranked)} slowest events of {r['published']}"
+            f" (sent→frame ms of their {PER_TOPIC} frames, fastest–slowest):"
+        )
+        for index, (slow, fast, at) in ranked:
+            print(
+                f"         #{index:<4} worker w{index % 2 + 1}  sent at {at / 1000:6.2f} s"
+                f"  {fast:6.1f}–{slow:6.1f} ms"
+            )
 
 
 async def main():
