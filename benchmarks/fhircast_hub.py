@@ -251,6 +251,7 @@ async def load(target, seconds, rate, warmup=0.0, pids=()):
         "achieved_rate": achieved,
         "missing": sorted(set(accepted) - {k for k, v in received.items() if len(v) >= PER_TOPIC}),
         "slowest": sorted(frames, reverse=True),
+        "start": start,
         "warmup": warm,
     }
 
@@ -361,6 +362,7 @@ def report(name, r, slowest=0):
             slow, fast, _ = events.get(index, (ms, ms, at))
             events[index] = (max(slow, ms), min(fast, ms), at)
         ranked = sorted(events.items(), key=lambda item: -item[1][0])[:slowest]
+        print(f"       (measured window started at time.perf_counter() = {r['start']:.3f})")
         print(
             f"       {len(ranked)} slowest events of {r['published']}"
             f" (sent→frame ms of their {PER_TOPIC} frames, fastest–slowest):"
