@@ -16,6 +16,7 @@ bounded in count and time.
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -203,6 +204,18 @@ async def load(target, seconds, rate, warmup=0.0, pids=()):
         warm = await warm_up(target, topics, received, acked, warmup, rate)
         warm["threads"] = [psutil.Process(pid).num_threads() for pid in pids]
     sent, accepted, failures, tasks = {}, {}, 0, []
+    pauses, gc_started = [], {}
+
+    def gc_pause(phase, info):  # the load generator's own collections stall every frame's timestamp
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif 0 in gc_started:
+            begun = gc_started.pop(0)
+            pauses.append((info["generation"], begun, (time.perf_counter() - begun) * 1000))
+
+    gc.collect()
+    gc.freeze()  # the sockets and the warm-up's records: out of the load generator's collections
+    gc.callbacks.append(gc_pause)
 
     async def one(index):
         nonlocal failures
@@ -236,6 +249,8 @@ async def load(target, seconds, rate, warmup=0.0, pids=()):
                 from_accept.append(max(0.0, arrival - accepted[event_id]) * 1000)
                 from_send.append((arrival - sent[event_id]) * 1000)
                 frames.append((from_send[-1], index, (sent[event_id] - start) * 1000))
+    gc.callbacks.remove(gc_pause)
+    gc.unfreeze()
     for ws in sockets:
         await ws.close()
     for task in readers:
@@ -252,6 +267,7 @@ async def load(target, seconds, rate, warmup=0.0, pids=()):
         "missing": sorted(set(accepted) - {k for k, v in received.items() if len(v) >= PER_TOPIC}),
         "slowest": sorted(frames, reverse=True),
         "start": start,
+        "gc": [(generation, (at - start) * 1000, ms) for generation, at, ms in pauses],
         "warmup": warm,
     }
 
@@ -363,6 +379,8 @@ def report(name, r, slowest=0):
             events[index] = (max(slow, ms), min(fast, ms), at)
         ranked = sorted(events.items(), key=lambda item: -item[1][0])[:slowest]
         print(f"       (measured window started at time.perf_counter() = {r['start']:.3f})")
+        long = [f"gen{g} {ms:.1f} ms at {at / 1000:.2f} s" for g, at, ms in r["gc"] if ms >= 5]
+        print(f"       load generator GC: {len(r['gc'])} collections, ≥ 5 ms: {', '.join(long) or 'none'}")
         print(
             f"       {len(ranked)} slowest events of {r['published']}"
             f" (sent→frame ms of their {PER_TOPIC} frames, fastest–slowest):"
