@@ -341,6 +341,40 @@ def test_concurrent_calls_back_into_the_same_server_complete():
         served.stop()
 
 
+def test_requests_that_hold_every_thread_waiting_for_calls_back_get_spare_threads():
+    """Two threads, four requests that each wait for a call back into this server: the waiting
+    inner calls would never get a thread; after stall_seconds they get a spare one."""
+    recorder = Recorder()
+    served = Served(make_app(recorder), threads=2)
+    try:
+        results = []
+
+        def call():
+            with urllib.request.urlopen(served.url + "/call-self", timeout=30) as response:
+                results.append(response.read())
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert results == [b"outer+inner"] * 4
+    finally:
+        served.stop()
+
+
+def test_without_spare_threads_a_full_pool_of_waiting_requests_stalls():
+    """The case the spare threads exist for: one thread, no spares, a call back into the server
+    waits until the caller gives up."""
+    recorder = Recorder()
+    served = Served(make_app(recorder), threads=1, spare_threads=0)
+    try:
+        with pytest.raises(OSError):
+            urllib.request.urlopen(served.url + "/call-self", timeout=2).read()
+    finally:
+        served.stop()
+
+
 def test_the_sandbox_bridge_limit_leaves_the_apps_their_own_413():
     from fhircast_hub.asgi import max_body_bytes
     from fhircast_hub.conf import hub_settings
