@@ -46,9 +46,12 @@ REDIS = "redis://127.0.0.1:6379/0"
 BENCH_DB = f"fhircast_bench_{os.getpid()}"
 TOPICS, PER_TOPIC, IDLE_SOCKETS = 100, 5, 1000
 WAIT = 20
+from fhircast_hub.wsgi_bridge import DEFAULT_THREADS  # noqa: E402
+
+
 # Threads per worker of the sandbox's WSGI bridge (sandbox_project/asgi.py); a warm-up burst sends
 # this many concurrent publishes to each worker, each on its own topic, so that every thread runs.
-BRIDGE_THREADS = int(os.environ.get("SANDBOX_WSGI_THREADS") or 8)
+BRIDGE_THREADS = int(os.environ.get("SANDBOX_WSGI_THREADS") or DEFAULT_THREADS)
 WARMUP_BURSTS = 3
 
 
