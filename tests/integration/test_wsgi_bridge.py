@@ -321,9 +321,9 @@ def test_a_request_waiting_for_a_call_back_into_the_same_server_completes(served
         assert response.read() == b"outer+inner"
 
 
-def test_concurrent_calls_back_into_the_same_server_complete():
-    recorder = Recorder()
-    served = Served(make_app(recorder), threads=8)
+def _calls_back_at_once(threads, count=4):
+    """``count`` requests at once that each wait for a call back into the server: their bodies."""
+    served = Served(make_app(Recorder()), threads=threads)
     try:
         results = []
 
@@ -331,36 +331,24 @@ def test_concurrent_calls_back_into_the_same_server_complete():
             with urllib.request.urlopen(served.url + "/call-self", timeout=30) as response:
                 results.append(response.read())
 
-        threads = [threading.Thread(target=call) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert results == [b"outer+inner"] * 4
+        callers = [threading.Thread(target=call) for _ in range(count)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(60)
+        return results
     finally:
         served.stop()
+
+
+def test_concurrent_calls_back_into_the_same_server_complete():
+    assert _calls_back_at_once(threads=8) == [b"outer+inner"] * 4
 
 
 def test_requests_that_hold_every_thread_waiting_for_calls_back_get_spare_threads():
     """Two threads, four requests that each wait for a call back into this server: the waiting
     inner calls would never get a thread; after stall_seconds they get a spare one."""
-    recorder = Recorder()
-    served = Served(make_app(recorder), threads=2)
-    try:
-        results = []
-
-        def call():
-            with urllib.request.urlopen(served.url + "/call-self", timeout=30) as response:
-                results.append(response.read())
-
-        threads = [threading.Thread(target=call) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert results == [b"outer+inner"] * 4
-    finally:
-        served.stop()
+    assert _calls_back_at_once(threads=2) == [b"outer+inner"] * 4
 
 
 def test_without_spare_threads_a_full_pool_of_waiting_requests_stalls():
