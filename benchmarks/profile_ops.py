@@ -37,6 +37,7 @@ def main():
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--plain", action="store_true", help="time without cProfile, print no profile")
+    parser.add_argument("--sql", action="store_true", help="print the statements of the last request")
     args = parser.parse_args()
 
     import django
@@ -147,8 +148,12 @@ def main():
     else:
         parser.error("unknown op")
 
+    last_request = None
+
     def run(batch):
         for method, path, data, extra in batch:
+            if last_request is not None:
+                last_request.clear()
             if method == "get":
                 response = client.get(path, **extra)
             else:
@@ -166,8 +171,11 @@ def main():
     kinds = Counter()
     writes = ("INSERT", "UPDATE", "DELETE")
 
+    last_request = []  # the statements of the request being run
+
     def count(execute, sql, params, many, context):
         verb = sql.split(None, 1)[0].upper()
+        last_request.append(sql)
         kinds[verb] += 1
         if verb in writes and connection.get_autocommit():
             kinds["(autocommitted write)"] += 1  # a statement that is its own transaction
@@ -185,6 +193,9 @@ def main():
     with connection.execute_wrapper(count):
         run(counted)
     connection._commit = commit
+    if args.sql:
+        print("\n".join(last_request))
+    last_request = None
     commits = kinds.pop("(commit)", 0) + kinds.pop("(autocommitted write)", 0)
     per = ", ".join(f"{k} {v / len(counted):.1f}" for k, v in sorted(kinds.items()))
     print(f"{args.op}: SQL statements per request: {sum(kinds.values()) / len(counted):.1f} ({per})")

@@ -4,13 +4,21 @@ import hashlib
 import json
 import logging
 import uuid
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import jwt
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.exceptions import FatalClientError
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_refresh_token_model,
+    refresh_token_expire_timedelta,
+)
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.utils import scope_to_list
 
@@ -20,7 +28,7 @@ from ..audit import record
 from ..conf import smart_auth_settings
 from ..hooks import endpoint_url, issuer_for
 from ..models import GrantContext, LaunchContext, RedeemedCode, TokenContext
-from . import client_auth
+from . import client_auth, rotation
 from . import tokens as access_tokens
 from .targets import checked_token_targets
 from .token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
@@ -352,23 +360,70 @@ class SmartOAuth2Validator(OAuth2Validator):
 
     # --- refresh -------------------------------------------------------------------------------
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
-        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
-            return False
-        rt = request.refresh_token_instance
-        context = TokenContext.objects.filter(token_family=rt.token_family).order_by("-pk").first()
+        rt = self._live_refresh_token(refresh_token)
+        if rt is None:
+            # Unknown or revoked (DOT's grace period, reuse detection): DOT decides all of it.
+            if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+                return False
+            rt = request.refresh_token_instance
+        else:
+            # DOT's validate_refresh_token for a live token (pinned by tests/smart_auth/
+            # test_dot_pins.py), on the row read with its access token, user and client: DOT
+            # reads those three one by one.
+            if rt.access_token is None:
+                return False  # an orphan: nothing left to refresh against
+            expire_delta = refresh_token_expire_timedelta()
+            if expire_delta and rt.access_token.expires + expire_delta <= timezone.now():
+                return False
+            request.user = rt.user
+            request.refresh_token = refresh_token
+            request.refresh_token_instance = rt
+            if rt.application != client:
+                return False
+        context = self._refresh_context(rt)
         request.smart_context = dict(context.context) if context else {}
         return True
 
+    @staticmethod
+    def _live_refresh_token(refresh_token):
+        return (
+            get_refresh_token_model()
+            .objects.filter(token_checksum=_checksum(refresh_token), revoked__isnull=True)
+            .select_related("access_token__smart", "user__smart", "application")
+            .first()
+        )
+
+    @staticmethod
+    def _refresh_context(rt):
+        """The launch context of the token's family: its newest TokenContext, which for a live
+        token is the one of the access token it is paired with (read with it)."""
+        access_token = rt.access_token if rt.revoked is None else None
+        if access_token is not None:
+            try:
+                context = access_token.smart
+            except ObjectDoesNotExist:
+                context = None
+            if context is not None and context.token_family == rt.token_family:
+                return context
+        return TokenContext.objects.filter(token_family=rt.token_family).order_by("-pk").first()
+
     # --- token issuance ------------------------------------------------------------------------
     def _save_bearer_token(self, token, request, *args, **kwargs):
-        # Inside DOT's write transaction: a refresh token that was live when validated must still
-        # be live now. A revocation (RFC 7009, a replay that revoked its family) that committed
-        # in between wins; on SQLite, where refreshes are serialised per token rather than by
-        # a row lock, this is what keeps revocation seen by every later rotation.
         presented = getattr(request, "refresh_token_instance", None)
-        if request.grant_type == "refresh_token" and presented is not None and presented.revoked is None:
+        rotating = (
+            request.grant_type == "refresh_token"
+            and token.get("refresh_token")
+            and self.rotate_refresh_token(request)
+            and rotation.applies(presented)
+        )
+        if request.grant_type == "refresh_token" and not rotating and presented is not None:
+            # Inside DOT's write transaction: a refresh token that was live when validated must
+            # still be live now. A revocation (RFC 7009, a replay that revoked its family) that
+            # committed in between wins; on SQLite, where refreshes are serialised per token
+            # rather than by a row lock, this is what keeps revocation seen by every later
+            # rotation. (The rotation below makes the same check in its UPDATE.)
             live = get_refresh_token_model().objects.filter(pk=presented.pk, revoked__isnull=True)
-            if not live.exists():
+            if presented.revoked is None and not live.exists():
                 raise errors.InvalidGrantError(description="The refresh token was revoked", request=request)
         pending = getattr(request, "smart_pending_id_token", None)
         if pending is not None:  # the id_token signed by finalize_id_token, saved in this transaction
@@ -377,7 +432,10 @@ class SmartOAuth2Validator(OAuth2Validator):
             saved = self._save_id_token(jti, request, expires)
             request.access_token = saved  # as DOT's finalize_id_token does (DRF reads it)
             request.id_token = saved
-        result = super()._save_bearer_token(token, request, *args, **kwargs)
+        if rotating:
+            result = self._rotate(token, request, presented)
+        else:
+            result = super()._save_bearer_token(token, request, *args, **kwargs)
         # The issuance's audit record commits with the tokens (refusals: the token view).
         record(
             "issued",
@@ -387,6 +445,22 @@ class SmartOAuth2Validator(OAuth2Validator):
             scope=token.get("scope", ""),
         )
         return result
+
+    def _rotate(self, token, request, presented):
+        """DOT's _save_bearer_token for a rotating refresh of a live token (pinned by
+        tests/smart_auth/test_dot_pins.py), with ``smart_auth.oauth2.rotation`` retiring the
+        presented token and its access token in two statements."""
+        if "scope" not in token:
+            raise FatalClientError("Failed to renew access token: missing scope")
+        self._check_and_set_request_resource(request)
+        expires = timezone.now() + timedelta(
+            seconds=token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+        )
+        if not rotation.retire(presented):
+            raise errors.InvalidGrantError(description="The refresh token was revoked", request=request)
+        request.refresh_token_instance = None  # as DOT leaves it after revoke()
+        access_token = self._create_access_token(expires, request, token, source_refresh_token=presented)
+        self._create_refresh_token(request, token["refresh_token"], access_token, presented)
 
     def _check_and_set_request_resource(self, request):
         grant = (

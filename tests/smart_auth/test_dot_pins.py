@@ -9,6 +9,7 @@ import hashlib
 import inspect
 
 import pytest
+from oauth2_provider.models import AbstractAccessToken, AbstractRefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.views import TokenView
 
@@ -49,13 +50,28 @@ PINNED = {
         "eca3713cacfd672b",
         "SmartOAuth2Validator._create_refresh_token (the branch with the family chosen)",
     ),
+    "OAuth2Validator.validate_refresh_token": (
+        "50e7ceb3ce23bfec",
+        "SmartOAuth2Validator.validate_refresh_token (a live token, read with its user and client)",
+    ),
+    "OAuth2Validator._save_bearer_token": (
+        "bbf80b89d0b56459",
+        "SmartOAuth2Validator._rotate (the rotating refresh of a live token)",
+    ),
+    "AbstractRefreshToken.revoke": ("bb264f58c4f57543", "smart_auth.oauth2.rotation.retire"),
+    "AbstractAccessToken.revoke": ("e21f619fb75714c3", "smart_auth.oauth2.rotation.retire"),
     "TokenView.authorization_flow_token_response": (
         "82abd9808f7a9178",
         "SmartTokenView.authorization_flow_token_response (no app_authorized listener)",
     ),
 }
 
-_OWNERS = {"OAuth2Validator": OAuth2Validator, "TokenView": TokenView}
+_OWNERS = {
+    "OAuth2Validator": OAuth2Validator,
+    "TokenView": TokenView,
+    "AbstractAccessToken": AbstractAccessToken,
+    "AbstractRefreshToken": AbstractRefreshToken,
+}
 
 
 @pytest.mark.parametrize("original", sorted(PINNED))

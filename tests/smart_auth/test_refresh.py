@@ -112,3 +112,48 @@ def test_a_revocation_that_lands_during_a_refresh_wins(flow, users, monkeypatch)
     assert response.status_code == 400, response.content
     assert response.json()["error"] == "invalid_grant"
     assert AccessToken.objects.count() == tokens_before
+
+
+def test_a_refresh_ends_the_previous_access_token_at_once(flow, users):
+    """RFC 9700 §4.14.2 rotation: the access token paired with the presented refresh token is
+    revoked with it, and the FHIR server (which caches a token it has checked) refuses it on the
+    very next request, as does introspection."""
+    first = flow.run(SCOPE, users["patient"]).json()
+    old = {"HTTP_AUTHORIZATION": f"Bearer {first['access_token']}"}
+    assert flow.client.get("/fhir/Patient/pat-1", **old).status_code != 401  # checked, cached
+    second = refresh(flow.client, first["refresh_token"]).json()
+    assert flow.client.get("/fhir/Patient/pat-1", **old).status_code == 401
+    new = {"HTTP_AUTHORIZATION": f"Bearer {second['access_token']}"}
+    assert flow.client.get("/fhir/Patient/pat-1", **new).status_code != 401
+    assert not AccessToken.objects.filter(token_checksum=_checksum(first["access_token"])).exists()
+
+
+def test_a_vendor_receiver_on_refresh_tokens_still_sees_the_rotation(flow, users):
+    """A project that listens to refresh-token saves gets DOT's own rotation, which saves the
+    revoked row; rotation and reuse detection work the same."""
+    from django.db.models.signals import post_save
+    from oauth2_provider.models import RefreshToken
+
+    saved = []
+
+    def receiver(sender, instance, created, **kwargs):
+        saved.append((created, instance.revoked is not None))
+
+    post_save.connect(receiver, sender=RefreshToken)
+    try:
+        first = flow.run(SCOPE, users["patient"]).json()
+        saved.clear()
+        second = refresh(flow.client, first["refresh_token"])
+        assert second.status_code == 200, second.content
+        assert (False, True) in saved  # the presented token, saved revoked
+        assert (True, False) in saved  # its successor
+        assert refresh(flow.client, first["refresh_token"]).status_code == 400
+        assert refresh(flow.client, second.json()["refresh_token"]).status_code == 400
+    finally:
+        post_save.disconnect(receiver, sender=RefreshToken)
+
+
+def _checksum(value):
+    import hashlib
+
+    return hashlib.sha256(value.encode()).hexdigest()
