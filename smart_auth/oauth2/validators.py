@@ -348,15 +348,30 @@ class SmartOAuth2Validator(OAuth2Validator):
         )
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
-        # One transaction: the code is gone exactly when its redemption is on record (a replay
-        # always finds one or the other), and one commit instead of two.
+        if getattr(request, "smart_code_redeemed", None) == code:
+            return  # redeemed with the tokens it bought (_save_bearer_token)
         with transaction.atomic():
+            self._redeem_code(client_id, code, request, *args, **kwargs)
+
+    def _redeem_code(self, client_id, code, request, *args, **kwargs):
+        # The code is gone exactly when its redemption is on record (a replay always finds one
+        # or the other). DOT's invalidate_authorization_code raises invalid_grant when the code
+        # is gone already: inside the tokens' transaction, the tokens are never written then.
+        grant = self._validated_grant(code, request)
+        if grant is None:
             super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
-            RedeemedCode.objects.create(
-                code_checksum=_checksum(code),
-                access_token=getattr(request, "smart_access_token", None),
-                token_family=getattr(request, "smart_token_family", None),
-            )
+        else:
+            # DOT's rule (pinned by tests/smart_auth/test_dot_pins.py) on the row validate_code
+            # loaded: DOT's queryset delete would read it again first.
+            deleted, _ = grant.delete()
+            if not deleted:
+                raise errors.InvalidGrantError(request=request)
+        RedeemedCode.objects.create(
+            code_checksum=_checksum(code),
+            access_token=getattr(request, "smart_access_token", None),
+            token_family=getattr(request, "smart_token_family", None),
+        )
+        request.smart_code_redeemed = code
 
     # --- refresh -------------------------------------------------------------------------------
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
@@ -436,6 +451,11 @@ class SmartOAuth2Validator(OAuth2Validator):
             result = self._rotate(token, request, presented)
         else:
             result = super()._save_bearer_token(token, request, *args, **kwargs)
+        if request.grant_type == "authorization_code" and self._validated_grant(request.code, request):
+            # The code is used up in the transaction of its tokens, not in one of its own after
+            # it (oauthlib's order): a second redemption that loses the race leaves no tokens
+            # behind, and one commit (on SQLite, one turn of the write lock) instead of two.
+            self._redeem_code(request.client_id, request.code, request)
         # The issuance's audit record commits with the tokens (refusals: the token view).
         record(
             "issued",

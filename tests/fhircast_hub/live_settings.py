@@ -17,7 +17,10 @@ if os.environ.get("FHIRCAST_LIVE_DATABASE_URL"):
     # Under ASGI each request runs in its own thread, so persistent connections would leak:
     # use Django's PostgreSQL connection pool (psycopg_pool) instead.
     DATABASES = {"default": dj_database_url.parse(os.environ["FHIRCAST_LIVE_DATABASE_URL"], conn_max_age=0)}
-    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 2, "max_size": 12, "timeout": 10}}
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 2, "max_size": 12, "timeout": 10},
+        **POSTGRES_PREPARED_STATEMENTS,  # noqa: F405 (tests.settings.full: the sandbox's choice)
+    }
 else:
     DATABASES = {
         "default": {

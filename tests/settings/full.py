@@ -51,10 +51,11 @@ TEMPLATES = [
     }
 ]
 
+from sandbox_project.settings.base import POSTGRES_PREPARED_STATEMENTS  # noqa: E402
+
+
 if os.environ.get("DATABASE_URL"):
     import dj_database_url
-
-    from sandbox_project.settings.base import POSTGRES_PREPARED_STATEMENTS
 
     # The configuration the sandbox deploys and the README advises.
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}

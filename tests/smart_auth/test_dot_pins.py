@@ -50,6 +50,10 @@ PINNED = {
         "eca3713cacfd672b",
         "SmartOAuth2Validator._create_refresh_token (the branch with the family chosen)",
     ),
+    "OAuth2Validator.invalidate_authorization_code": (
+        "71143192a5cd413d",
+        "SmartOAuth2Validator._redeem_code (the Grant validate_code loaded)",
+    ),
     "OAuth2Validator.validate_refresh_token": (
         "50e7ceb3ce23bfec",
         "SmartOAuth2Validator.validate_refresh_token (a live token, read with its user and client)",

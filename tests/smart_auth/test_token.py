@@ -132,6 +132,27 @@ def test_replayed_code_fails_and_revokes_what_it_issued(flow, users):
     assert refresh.status_code in (400, 401)
 
 
+def test_a_code_redeemed_elsewhere_meanwhile_leaves_no_tokens(flow, users, monkeypatch):
+    """RFC 6749 §4.1.2 (a code is used once) / §10.5: an exchange whose code another exchange
+    redeems after this one validated it gets invalid_grant and leaves no token behind: the code
+    is used up in the transaction that writes its tokens."""
+    from smart_auth.oauth2.validators import SmartOAuth2Validator
+
+    flow.client.force_login(users["patient"])
+    code = flow.code_from(flow.approve(flow.authorize(SCOPE)))
+    validate = SmartOAuth2Validator.validate_code
+
+    def validate_then_redeemed_elsewhere(self, client_id, code, client, request, *args, **kwargs):
+        valid = validate(self, client_id, code, client, request, *args, **kwargs)
+        Grant.objects.filter(code=code).delete()  # the other exchange's redemption commits
+        return valid
+
+    monkeypatch.setattr(SmartOAuth2Validator, "validate_code", validate_then_redeemed_elsewhere)
+    response = flow.exchange(code)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert not AccessToken.objects.exists() and not RefreshToken.objects.exists()
+
+
 def test_code_expires_within_a_minute(flow, users):
     """X3: codes expire after AUTHORIZATION_CODE_EXPIRE_SECONDS (60)."""
     flow.client.force_login(users["patient"])
