@@ -38,6 +38,7 @@ def main():
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--plain", action="store_true", help="time without cProfile, print no profile")
     parser.add_argument("--sql", action="store_true", help="print the statements of the last request")
+    parser.add_argument("--by-package", action="store_true", help="own time summed per package")
     args = parser.parse_args()
 
     import django
@@ -213,10 +214,34 @@ def main():
     profiler.disable()
     elapsed = time.perf_counter() - t0
     print(f"{args.op}: {len(timed)} requests, {elapsed / len(timed) * 1000:.2f} ms each (profiled)")
+    if args.by_package:
+        print_by_package(pstats.Stats(profiler), len(timed))
+        return
     for key in ("cumulative", "tottime"):
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(args.top)
         print(out.getvalue())
+
+
+def print_by_package(stats, requests):
+    """Own (not cumulative) profiled time per request, summed by where the code lives."""
+    groups = {}
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        path = filename.replace("\\", "/")
+        if "site-packages/" in path:
+            parts = path.split("site-packages/", 1)[1].split("/")
+            key = "/".join(parts[:3] if parts[0] == "django" else parts[:1])
+        elif path.startswith("~") or path == "<built-in>":
+            key = f"builtin {name.split(' of ')[-1].strip('<>').split('.')[0]}"
+        elif "/lib/python3" in path:
+            key = "stdlib " + path.rsplit("/", 1)[-1]
+        else:
+            key = str(Path(path).relative_to(HERE.parent)) if path.startswith(str(HERE.parent)) else path
+        groups[key] = groups.get(key, 0.0) + tottime
+    total = sum(groups.values())
+    print(f"own time per request, profiled: {total / requests * 1000:.2f} ms")
+    for key, seconds in sorted(groups.items(), key=lambda kv: -kv[1])[:40]:
+        print(f"{seconds / requests * 1000:7.3f} ms  {100 * seconds / total:5.1f} %  {key}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ process-wide lock and then an ``flock`` on ``<database>.writer-lock``: the waite
 kernel and the next one starts as soon as the holder commits. Reads never wait (WAL).
 
 Write transactions are Django's atomic blocks (``BEGIN IMMEDIATE`` with the sandbox's
-``transaction_mode``) and single writing statements outside one (autocommit).
+``transaction_mode``) and single writing statements outside one (autocommit). An atomic block's
+``BEGIN`` (and with it the writer's turn) is sent with the block's first statement, not when the
+block is entered: what Python does before that statement (a token request builds its rows
+there) no longer keeps the other writers waiting. Nothing is observable in between, so the
+transaction is the same one.
 """
 
 import contextlib
@@ -66,12 +70,16 @@ class QueuedCursor(base.SQLiteCursorWrapper):
     database = None
 
     def execute(self, query, params=None):
+        if self.database._begin_pending:
+            self.database._begin_now()
         if self.database._writes_alone(query):
             with self.database._single_write():
                 return super().execute(query, params)
         return super().execute(query, params)
 
     def executemany(self, query, param_list):
+        if self.database._begin_pending:
+            self.database._begin_now()
         if self.database._writes_alone(query):
             with self.database._single_write():
                 return super().executemany(query, param_list)
@@ -79,6 +87,8 @@ class QueuedCursor(base.SQLiteCursorWrapper):
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    _begin_pending = False  # an atomic block was entered and has run no statement yet
+
     def _writer_queue(self):
         name = self.settings_dict["NAME"]
         if self.is_in_memory_db() or not name:
@@ -100,6 +110,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._writer_queue().release()
 
     def _start_transaction_under_autocommit(self):
+        self._begin_pending = True  # BEGIN goes out with the block's first statement
+
+    def _begin_now(self):
+        self._begin_pending = False
         self._take_writer_turn()
         try:
             super()._start_transaction_under_autocommit()
@@ -108,18 +122,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise
 
     def _commit(self):
+        self._begin_pending = False  # a block that ran no statement has nothing to commit
         try:
             return super()._commit()
         finally:
             self._end_writer_turn()
 
     def _rollback(self):
+        self._begin_pending = False
         try:
             return super()._rollback()
         finally:
             self._end_writer_turn()
 
     def _close(self):
+        self._begin_pending = False
         try:
             return super()._close()
         finally:
