@@ -25,6 +25,7 @@ from oauthlib.oauth2.rfc6749.utils import scope_to_list
 from .. import client_registry, launch_tokens
 from .. import scopes as smart_scopes
 from ..audit import record
+from ..compiled import CompiledQuery
 from ..conf import smart_auth_settings
 from ..hooks import endpoint_url, issuer_for
 from ..models import GrantContext, LaunchContext, RedeemedCode, TokenContext
@@ -50,6 +51,29 @@ def smart_client_of(application):
         return application.smart if application is not None else None
     except Exception:  # RelatedObjectDoesNotExist: a plain DOT client
         return None
+
+
+def _grant_model():
+    from oauth2_provider.models import get_grant_model
+
+    return get_grant_model()
+
+
+# The two row lookups of a token request, compiled once per connection (see smart_auth.compiled).
+_LIVE_REFRESH_TOKEN = CompiledQuery(
+    lambda checksum: get_refresh_token_model()
+    .objects.filter(token_checksum=checksum, revoked__isnull=True)
+    .select_related("access_token__smart", "user__smart", "application")
+    .order_by("pk")[:1],
+    "\x00smart-auth-refresh-checksum",
+)
+_GRANT_BY_CODE = CompiledQuery(
+    lambda code: _grant_model()
+    .objects.filter(code=code)
+    .select_related("smart", "user", "user__smart")
+    .order_by("pk")[:1],
+    "\x00smart-auth-grant-code",
+)
 
 
 class SmartOAuth2Validator(OAuth2Validator):
@@ -256,8 +280,7 @@ class SmartOAuth2Validator(OAuth2Validator):
         cached = getattr(request, "smart_grant_row", None)
         if cached is not None and cached[0] == code:
             return cached[1]
-        grants = self._grant_model().objects.select_related("smart", "user", "user__smart")
-        grant = grants.filter(code=code).first()
+        grant = _GRANT_BY_CODE.first(code)
         request.smart_grant_row = (code, grant)
         return grant
 
@@ -322,12 +345,6 @@ class SmartOAuth2Validator(OAuth2Validator):
         if grant is None:
             return super().get_authorization_code_nonce(client_id, code, redirect_uri, request)
         return grant.nonce or None
-
-    @staticmethod
-    def _grant_model():
-        from oauth2_provider.models import get_grant_model
-
-        return get_grant_model()
 
     def _revoke_replayed_code(self, code, request):
         redeemed = RedeemedCode.objects.filter(code_checksum=_checksum(code)).first()
@@ -401,12 +418,7 @@ class SmartOAuth2Validator(OAuth2Validator):
 
     @staticmethod
     def _live_refresh_token(refresh_token):
-        return (
-            get_refresh_token_model()
-            .objects.filter(token_checksum=_checksum(refresh_token), revoked__isnull=True)
-            .select_related("access_token__smart", "user__smart", "application")
-            .first()
-        )
+        return _LIVE_REFRESH_TOKEN.first(_checksum(refresh_token))
 
     @staticmethod
     def _refresh_context(rt):
