@@ -14,8 +14,6 @@ on (``SQLCompiler.results_iter``, ``get_related_populators``) are the ones ``Mod
 uses; a query that carries extra or annotated columns is refused when it is built.
 """
 
-import threading
-
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 from django.db.models.query import get_related_populators
@@ -47,16 +45,15 @@ class CompiledQuery:
         self.build = build
         self.sentinels = sentinels
         self._attribute = f"_smart_auth_compiled_{id(self)}"
-        self._lock = threading.Lock()
         self._model = None
 
     def _plan(self, alias):
         connection = connections[alias]
-        # Kept on the connection object (one per thread): its converters are bound to it.
+        # Kept on the connection object, which is the thread's own: its converters are bound to
+        # it, and no other thread ever reads it.
         plan = getattr(connection, self._attribute, None)
         if plan is None:
-            with self._lock:
-                plan = _Plan(self.build(*self.sentinels).using(alias), alias, connection, self.sentinels)
+            plan = _Plan(self.build(*self.sentinels).using(alias), alias, connection, self.sentinels)
             setattr(connection, self._attribute, plan)
         return connection, plan
 

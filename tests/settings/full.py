@@ -6,6 +6,7 @@ channels_redis layer. Defaults: SQLite in memory and the in-memory channel layer
 
 import os
 
+from sandbox_project.settings.base import POSTGRES_PREPARED_STATEMENTS
 from smart_auth.presets import oauth2_provider_settings
 from tests.keys import TEST_SIGNING_KEY
 
@@ -50,9 +51,6 @@ TEMPLATES = [
         },
     }
 ]
-
-from sandbox_project.settings.base import POSTGRES_PREPARED_STATEMENTS  # noqa: E402
-
 
 if os.environ.get("DATABASE_URL"):
     import dj_database_url
