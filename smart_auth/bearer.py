@@ -52,11 +52,17 @@ def stock_chain(core):
             and type(server).verify_request is ResourceEndpoint.verify_request
             and len(tokens) == 1
             and all(type(t).validate_request is BearerToken.validate_request for t in tokens.values())
-            and type(server.request_validator).validate_bearer_token is OAuth2Validator.validate_bearer_token
+            and _stock_bearer_rule(type(server.request_validator).validate_bearer_token)
             and type(server.request_validator)._load_access_token is OAuth2Validator._load_access_token
         )
         _plain[core] = plain
     return plain
+
+
+def _stock_bearer_rule(method):
+    """DOT's ``validate_bearer_token``, or SmartOAuth2Validator's, which adds one rule that
+    :func:`accepts` applies too (a disabled SMART client's tokens are refused)."""
+    return method is OAuth2Validator.validate_bearer_token or getattr(method, "smart_bearer_rule", False)
 
 
 def accepts(row, scopes, request, core):
@@ -65,10 +71,13 @@ def accepts(row, scopes, request, core):
 
     ``validate_bearer_token``, step by step: the token exists; ``is_valid(scopes)`` (not expired,
     every scope granted); a token restricted to resources (RFC 8707) ``allows_audience`` of the
-    request URI; its application ``is_usable`` (DOT's default: always; any other: ask DOT).
+    request URI; its application ``is_usable`` (DOT's default: always; any other: ask DOT); and,
+    SmartOAuth2Validator's rule, its SMART client is not disabled.
     """
     if row is None or not core.server.available or not stock_chain(core):
         return False
+    if row["application__smart__enabled"] is False:
+        return False  # SmartOAuth2Validator refuses it
     token = get_access_token_model()(scope=row["scope"], expires=row["expires"], resource=row["resource"])
     if not token.is_valid(scopes):
         return False

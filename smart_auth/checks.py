@@ -42,6 +42,7 @@ IDS = {
 REQUIRED_DOT = {
     "OAUTH2_VALIDATOR_CLASS": "smart_auth.oauth2.validators.SmartOAuth2Validator",
     "OAUTH2_SERVER_CLASS": "smart_auth.oauth2.server.SmartServer",
+    "OAUTH2_BACKEND_CLASS": "smart_auth.oauth2.backend.SmartOAuthLibCore",
     "SCOPES_BACKEND_CLASS": "smart_auth.oauth2.scopes_backend.SmartScopes",
 }
 

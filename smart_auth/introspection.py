@@ -74,6 +74,7 @@ ROW_FIELDS = (
     "application_id",
     "application__client_id",
     "application__smart__software_id",
+    "application__smart__enabled",
     "smart__context",
     "smart__identity",
     "smart__jti",
@@ -195,6 +196,8 @@ def introspect(token_value, request=None, caller=None, rows=None):
     # Same rule as AccessToken.is_valid(): revoked tokens are deleted, so only expiry is left.
     if row is None or not row["expires"] or timezone.now() >= row["expires"]:
         return {"active": False}
+    if row["application__smart__enabled"] is False:
+        return {"active": False}  # the client was disabled: its tokens stop with it (fail closed)
     return _response(row, request)
 
 

@@ -49,13 +49,15 @@ def introspect(value, issuer):
     )
     if token is None:
         return None
+    smart = getattr(token.application, "smart", None)
+    if smart is not None and not smart.enabled:
+        return {"active": False}  # the app was disabled: its launch-tokens stop with it
     # Used up by exactly one introspection: a conditional UPDATE, atomic on every database
     # (SELECT … FOR UPDATE cannot lock across this query's outer joins on PostgreSQL).
     now = timezone.now()
     usable = LaunchToken.objects.filter(pk=token.pk, consumed__isnull=True, expires__gt=now)
     if not usable.update(consumed=now):
         return {"active": False}
-    smart = getattr(token.application, "smart", None)
     data = {
         "active": True,
         "token_type": TOKEN_TYPE,

@@ -29,6 +29,7 @@ def oauth2_provider_settings(private_key_pem, issuer, inactive_keys=(), **overri
     settings = {
         "OAUTH2_VALIDATOR_CLASS": "smart_auth.oauth2.validators.SmartOAuth2Validator",
         "OAUTH2_SERVER_CLASS": "smart_auth.oauth2.server.SmartServer",
+        "OAUTH2_BACKEND_CLASS": "smart_auth.oauth2.backend.SmartOAuthLibCore",
         "SCOPES_BACKEND_CLASS": "smart_auth.oauth2.scopes_backend.SmartScopes",
         "ACCESS_TOKEN_GENERATOR": "smart_auth.oauth2.tokens.generate_access_token",
         # Refresh tokens stay opaque (oauthlib would otherwise reuse the access-token generator).

@@ -1,4 +1,5 @@
-"""Forget cached token checks as soon as the local smart_auth revokes a token (same process)."""
+"""Forget cached token checks as soon as the local smart_auth revokes a token (same process; every
+process also reads a local token's row on each request, ``tokens.TokenValidator.validate``)."""
 
 from django.db.models.signals import post_delete
 

@@ -5,8 +5,9 @@ A token is accepted when it is signed by a trusted issuer's key (JWKS fetched an
 server's base URL in ``aud``. Tokens of the local smart_auth are also looked up in its database
 (revocation); a remote issuer configured with ``"introspect": "always"`` is asked over HTTP.
 Positive answers are remembered per process for ``INTROSPECTION_CACHE_SECONDS`` (never past
-``exp``) so that a busy resource server does not verify every request's signature again; the
-local issuer's revocations evict the cache entry at once (see ``receivers.py``).
+``exp``) so that a busy resource server does not verify every request's signature again; a
+local token's database row is still read on every request, so that its revocation is seen by the
+next request in every process (``receivers.py`` also evicts the entry in the revoking process).
 """
 
 from __future__ import annotations
@@ -69,7 +70,14 @@ class TokenValidator:
         now = time.time()
         cached = self._cache.get(key)
         if cached and now < cached[0]:
-            return cached[1]
+            access = cached[1]
+            # A local token's row is read again on every request (one indexed SELECT): a
+            # revocation or a disabled client made in another worker process is seen at once.
+            # What the cache saves is the signature check and the claims.
+            if access.local and not _local_introspect(token).get("active"):
+                self.evict(key[0])
+                raise InvalidToken("The access token has been revoked")
+            return access
         access = self._validate(token, base_url, local_issuer)
         lifetime = min(float(fhir_settings.INTROSPECTION_CACHE_SECONDS), access.expires_at - now)
         if lifetime > 0:

@@ -61,17 +61,21 @@ def _grant_model():
 
 # The two row lookups of a token request, compiled once per connection (see smart_auth.compiled).
 _LIVE_REFRESH_TOKEN = CompiledQuery(
-    lambda checksum: get_refresh_token_model()
-    .objects.filter(token_checksum=checksum, revoked__isnull=True)
-    .select_related("access_token__smart", "user__smart", "application")
-    .order_by("pk")[:1],
+    lambda checksum: (
+        get_refresh_token_model()
+        .objects.filter(token_checksum=checksum, revoked__isnull=True)
+        .select_related("access_token__smart", "user__smart", "application")
+        .order_by("pk")[:1]
+    ),
     "\x00smart-auth-refresh-checksum",
 )
 _GRANT_BY_CODE = CompiledQuery(
-    lambda code: _grant_model()
-    .objects.filter(code=code)
-    .select_related("smart", "user", "user__smart")
-    .order_by("pk")[:1],
+    lambda code: (
+        _grant_model()
+        .objects.filter(code=code)
+        .select_related("smart", "user", "user__smart")
+        .order_by("pk")[:1]
+    ),
     "\x00smart-auth-grant-code",
 )
 
@@ -681,6 +685,25 @@ class SmartOAuth2Validator(OAuth2Validator):
 
     def validate_user_match(self, id_token_hint, scopes, claims, request):
         return True
+
+    # --- bearer tokens -------------------------------------------------------------------------
+    def validate_bearer_token(self, token, scopes, request):
+        """DOT's rule, and the token's client must not be disabled: switching a client off in the
+        admin stops the tokens it holds, not only new ones (fail closed). DOT's own hook for this
+        is a swapped Application model's ``is_usable``; SMART's switch lives on ``SmartClient``."""
+        if not super().validate_bearer_token(token, scopes, request):
+            return False
+        smart = smart_client_of(request.client)
+        if smart is not None and not smart.enabled:
+            request.oauth2_error = {
+                "error": "invalid_token",
+                "error_description": "The access token is invalid.",
+            }
+            request.client = request.user = request.access_token = None
+            return False
+        return True
+
+    validate_bearer_token.smart_bearer_rule = True  # smart_auth.bearer.accepts applies it as well
 
     # --- revocation ----------------------------------------------------------------------------
     def revoke_token(self, token, token_type_hint, request, *args, **kwargs):

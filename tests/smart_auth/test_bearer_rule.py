@@ -85,9 +85,8 @@ def cases(client, users, backend_client, public_client, symmetric_client):
             f"Bearer {_token(backend_client, resource=['https://elsewhere.example/fhir'])}",
             None,
         ),
-        # DOT's Application.is_usable() is always True: a disabled client's tokens stay valid
-        # bearer tokens until they expire or are revoked (pinned, not endorsed: see the report).
-        ("disabled client", f"Bearer {disabled}", True),
+        # SmartOAuth2Validator.validate_bearer_token: a disabled client's tokens stop with it.
+        ("disabled client", f"Bearer {disabled}", False),
         ("expired", f"Bearer {_token(backend_client, expires_in=-1)}", False),
         ("expires now", f"Bearer {_token(backend_client, expires_in=0)}", False),
         ("revoked (deleted)", f"Bearer {revoked}", False),
