@@ -74,7 +74,7 @@ class TokenValidator:
             # A local token's row is read again on every request (one indexed SELECT): a
             # revocation or a disabled client made in another worker process is seen at once.
             # What the cache saves is the signature check and the claims.
-            if access.local and not _local_introspect(token).get("active"):
+            if access.local and not _local_is_active(token):
                 self.evict(key[0])
                 raise InvalidToken("The access token has been revoked")
             return access
@@ -125,7 +125,7 @@ class TokenValidator:
             raise InvalidToken(f"Invalid access token: {exc}")
         check_audience(claims.get("aud"), base_url)
         if config.get("local"):
-            if not _local_introspect(token).get("active"):
+            if not _local_is_active(token):
                 raise InvalidToken("The access token has been revoked")
         elif config.get("introspect") == "always":
             answer = self._introspect_remote(config, token)
@@ -253,6 +253,12 @@ def _client_assertion(credentials, audience):
     return jwt.encode(
         claims, credentials["private_key"], algorithm=credentials.get("alg", "RS384"), headers=headers
     )
+
+
+def _local_is_active(token):
+    from smart_auth.introspection import is_active
+
+    return is_active(token)
 
 
 def _local_introspect(token):

@@ -146,3 +146,49 @@ def test_introspection_assertion_may_name_the_introspection_endpoint(client, use
             content_type=FORM,
         )
         assert response.status_code == status
+
+
+def test_the_narrow_liveness_check_agrees_with_introspection(client, users, public_client, backend_client):
+    """smart_fhir re-checks a cached token with ``is_active`` on every request: it must answer what
+    introspection answers, case by case (live, expired, revoked, unknown, disabled client, none)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import get_access_token_model
+
+    from smart_auth.introspection import checksum, is_active
+    from smart_auth.introspection import introspect as introspect_in_process
+
+    AccessToken = get_access_token_model()
+
+    def token(application, expires_in=3600):
+        value = f"liveness-{AccessToken.objects.count()}"
+        AccessToken.objects.create(
+            token=value,
+            application=application,
+            scope="x",
+            expires=timezone.now() + timedelta(seconds=expires_in),
+        )
+        return value
+
+    issued = Flow(client, public_client).run(SCOPE, users["patient"]).json()
+    revoked = token(backend_client)
+    AccessToken.objects.filter(token_checksum=checksum(revoked)).delete()
+    disabled = token(public_client)
+    public_client.smart.enabled = False
+    public_client.smart.save()
+    cases = {
+        "live": token(backend_client),
+        "no client": token(None),
+        "expired": token(backend_client, expires_in=-1),
+        "revoked": revoked,
+        "unknown": "not-a-token",
+        "disabled client": disabled,
+        "disabled client's issued token": issued["access_token"],
+        "launch-token": "lt_whatever",
+        "empty": "",
+    }
+    answers = {name: is_active(value) for name, value in cases.items()}
+    assert answers == {name: introspect_in_process(value)["active"] for name, value in cases.items()}
+    assert answers["live"] and answers["no client"]
+    assert not any(answers[name] for name in ("expired", "revoked", "unknown", "disabled client", "empty"))
