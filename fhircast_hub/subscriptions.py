@@ -9,7 +9,7 @@ from django.utils import timezone
 from .auth import HubHttpError, require_any_read, require_event_access, topic_for
 from .conf import hub_settings
 from .events import EventError, parse_event_list
-from .models import Subscription
+from .models import Subscription, endpoint_group
 from .publishing import send_to_group
 from .urls_helpers import websocket_url
 
@@ -125,3 +125,28 @@ def _unsubscribe(request, topic, endpoint):
             )
         )
     return {"hub.channel.endpoint": websocket_url(subscription.endpoint, request)}
+
+
+def end_client_subscriptions(client_id, reason):
+    """End every live subscription of ``client_id`` now: deactivated in the database, and each
+    socket sent a denial and closed (FHIRcast 2-4: the Hub may unsubscribe a subscriber at any
+    time; ``hub.reason`` says why). Returns how many ended."""
+    if not client_id:
+        return 0
+    with transaction.atomic():
+        endpoints = list(
+            Subscription.objects.live().filter(client_id=client_id).values_list("endpoint", flat=True)
+        )
+        Subscription.objects.filter(endpoint__in=endpoints).update(active=False)
+
+        def close_sockets():
+            for endpoint in endpoints:
+                try:
+                    send_to_group(
+                        endpoint_group(endpoint), {"type": "fhircast.unsubscribe", "reason": reason}
+                    )
+                except HubHttpError:  # logged there; the subscription is inactive all the same
+                    pass
+
+        transaction.on_commit(close_sockets)
+    return len(endpoints)

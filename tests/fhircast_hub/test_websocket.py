@@ -307,3 +307,33 @@ async def test_abnormal_close_yields_a_syncerror_and_a_normal_close_does_not(hub
     error = await watcher.frame()
     assert failed(error) == {"eventid": "e-9", "eventname": "Patient-open", "subscribername": "Crashy"}
     await watcher.close()
+
+
+async def test_disabling_a_client_ends_its_subscriptions_at_once(
+    hub, topic, public_client, backend_token, settings
+):
+    """Fail closed: an app switched off in the admin loses its open sockets with its tokens (FHIRcast
+    2-4: the Hub unsubscribes with a denial and closes the socket); another client's subscriber on
+    the same topic keeps receiving."""
+    from django.contrib.auth import get_user_model
+
+    from .conftest import Hub
+
+    client_id, token = await call(backend_token)
+    settings.FHIRCAST_HUB = {"TRUSTED_BACKEND_CLIENTS": [client_id]}
+    backend = Hub(hub.client, token)
+    leaving, endpoint, _ = await subscribed(hub, topic, "Patient-open")
+    staying, _, _ = await subscribed(backend, topic, "Patient-open")
+    smart = await call(lambda: public_client.smart)
+    smart.enabled = False
+    await call(smart.save)
+    denial = await leaving.frame()
+    assert denial["hub.mode"] == "denied" and denial["hub.reason"] == "the client was disabled"
+    assert (await leaving.closed())[0]
+    assert not (await Subscription.objects.aget(endpoint=endpoint.rstrip("/").rsplit("/", 1)[-1])).active
+    response = await call(backend.publish, topic, "Patient-open", [patient()])
+    assert response.status_code == 202, response.content
+    assert (await staying.frame())["event"]["hub.event"] == "Patient-open"
+    assert (await call(hub.subscribe, topic, "Patient-open")).status_code == 401  # its token is dead
+    assert await get_user_model().objects.acount()  # the user is untouched
+    await staying.close()
