@@ -7,8 +7,8 @@ in-flight request is waiting for (the EHR's patient resolver asks the imaging se
 the EHR's introspection endpoint). On the EHR, WebSockets go to the hub's Channels consumers on
 the same port (:func:`fhircast_hub.asgi.asgi_application`, what the README gives vendors).
 
-Environment: ``SANDBOX_WSGI_THREADS`` (threads per worker process, default 2; spare threads
-serve requests that would otherwise stall) and
+Environment: ``SANDBOX_WSGI_THREADS`` (threads per worker process, default 2; ``sandbox
+--workers N`` on SQLite sets 1; spare threads serve requests that would otherwise stall) and
 ``SANDBOX_MAX_BODY_BYTES`` (larger request bodies get 413 before Django is called; default
 :func:`fhircast_hub.asgi.max_body_bytes`, above the apps' own limits so their 413 answers stay
 theirs).

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import pytest
 import uvicorn
+from django.db import connection
 
 from fhircast_hub.wsgi_bridge import WSGIBridge
 from sandbox_project.management.commands.sandbox import _fast_server_options
@@ -400,3 +401,19 @@ def test_django_behind_the_bridge_finishes_each_request_in_its_pool_thread():
         request_finished.disconnect(on_finished)
     assert len(finished) == 2
     assert all(name.startswith("wsgi-bridge") for name in finished)
+
+
+def test_several_sqlite_workers_get_one_bridge_thread_each(monkeypatch):
+    """``sandbox --workers N`` (N > 1) on SQLite serves with one thread per worker, the
+    configuration benchmarks/README.md measured; one process, or an explicit value, is kept."""
+    from sandbox_project.management.commands.sandbox import _one_thread_per_sqlite_worker
+
+    monkeypatch.delenv("SANDBOX_WSGI_THREADS", raising=False)
+    _one_thread_per_sqlite_worker(1)
+    assert "SANDBOX_WSGI_THREADS" not in os.environ
+    if connection.vendor == "sqlite":
+        _one_thread_per_sqlite_worker(2)
+        assert os.environ["SANDBOX_WSGI_THREADS"] == "1"
+    monkeypatch.setenv("SANDBOX_WSGI_THREADS", "3")
+    _one_thread_per_sqlite_worker(2)
+    assert os.environ["SANDBOX_WSGI_THREADS"] == "3"
