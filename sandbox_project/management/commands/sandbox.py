@@ -232,9 +232,10 @@ def _ensure_database(config):
 def _one_thread_per_sqlite_worker(workers):
     """Several worker processes on SQLite: one bridge thread each (``SANDBOX_WSGI_THREADS``, unless
     set). A SQLite request never waits on the network, so a second thread only contends for the
-    GIL and the writer lock: token requests went 20-30 % faster with 2 workers x 1 thread than
-    with 2 x 2 (benchmarks/README.md, 2026-12-04). A call back into a busy worker still gets a
-    spare thread; one process alone keeps two threads, so that it answers one at once."""
+    GIL and the writer lock: with 2 workers x 1 thread instead of 2 x 2, client_credentials and
+    refresh went about 15 % faster, the code exchange the same (benchmarks/README.md,
+    2026-12-04). A call back into a busy worker still gets a spare thread; one process alone
+    keeps two threads, so that it answers one at once."""
     from django.db import connection
 
     if workers > 1 and connection.vendor == "sqlite":
