@@ -9,8 +9,7 @@ so both workers serve and cache the token before it is revoked.
 import pytest
 import requests
 
-from sandbox_project.scripted import Deployments
-from tests.conftest import ClientKey
+from tests.security.auth_helpers import backend_at_live_ehr
 
 
 pytestmark = pytest.mark.live
@@ -20,19 +19,8 @@ CALLS = 40
 
 @pytest.fixture(scope="module")
 def ehr(tmp_path_factory):
-    deployments = Deployments(tmp_path_factory.mktemp("revoke"), roles=("ehr",), workers=2).start()
-    key = ClientKey("RS384")
-    client = deployments.register(
-        "ehr",
-        {
-            "client_name": "Revoking backend",
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": key.jwks,
-            "scope": "system/*.rs",
-        },
-    )
-    yield deployments.urls["ehr"], client["client_id"], key
+    deployments, client_id, key = backend_at_live_ehr(tmp_path_factory.mktemp("revoke"), "Revoking backend")
+    yield deployments.urls["ehr"], client_id, key
     deployments.stop()
 
 

@@ -4,8 +4,9 @@ import base64
 
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
+from sandbox_project.scripted import Deployments
 from smart_auth.models import AuditEvent, LaunchContext, LaunchToken
-from tests.conftest import FORM, token_post
+from tests.conftest import FORM, ClientKey, token_post
 
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -44,3 +45,21 @@ def state():
         "launches_used": LaunchContext.objects.filter(used__isnull=False).count(),
         "issued_on_record": AuditEvent.objects.filter(outcome="issued").count(),
     }
+
+
+def backend_at_live_ehr(data_dir, client_name, extra_env=None, workers=2):
+    """A live EHR deployment (``workers`` processes) with a backend-services client registered
+    (RS384 key, ``system/*.rs``): returns (deployments, client_id, key). The caller stops it."""
+    deployments = Deployments(data_dir, roles=("ehr",), extra_env=extra_env or {}, workers=workers).start()
+    key = ClientKey("RS384")
+    client = deployments.register(
+        "ehr",
+        {
+            "client_name": client_name,
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": key.jwks,
+            "scope": "system/*.rs",
+        },
+    )
+    return deployments, client["client_id"], key

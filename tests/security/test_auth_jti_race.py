@@ -10,8 +10,7 @@ import threading
 import pytest
 import requests
 
-from sandbox_project.scripted import Deployments
-from tests.conftest import ClientKey
+from tests.security.auth_helpers import backend_at_live_ehr
 from tests.security.test_auth_refresh_race import _drop_database, _postgres_url
 
 
@@ -28,21 +27,10 @@ def ehr(request, tmp_path_factory):
         if url is None:
             pytest.skip("DATABASE_URL names no PostgreSQL server")
         extra["DATABASE_URL"] = url
-    deployments = Deployments(
-        tmp_path_factory.mktemp("jti"), roles=("ehr",), extra_env=extra, workers=2
-    ).start()
-    key = ClientKey("RS384")
-    client = deployments.register(
-        "ehr",
-        {
-            "client_name": "Replayed backend",
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": key.jwks,
-            "scope": "system/*.rs",
-        },
+    deployments, client_id, key = backend_at_live_ehr(
+        tmp_path_factory.mktemp("jti"), "Replayed backend", extra
     )
-    yield deployments.urls["ehr"], client["client_id"], key
+    yield deployments.urls["ehr"], client_id, key
     deployments.stop()
     if extra:
         _drop_database(extra["DATABASE_URL"] + "_ehr")
