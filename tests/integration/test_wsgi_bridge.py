@@ -411,9 +411,12 @@ def test_several_sqlite_workers_get_one_bridge_thread_each(monkeypatch):
     monkeypatch.delenv("SANDBOX_WSGI_THREADS", raising=False)
     _one_thread_per_sqlite_worker(1)
     assert "SANDBOX_WSGI_THREADS" not in os.environ
+    _one_thread_per_sqlite_worker(2)
     if connection.vendor == "sqlite":
-        _one_thread_per_sqlite_worker(2)
         assert os.environ["SANDBOX_WSGI_THREADS"] == "1"
+    else:  # PostgreSQL keeps the bridge's default
+        assert "SANDBOX_WSGI_THREADS" not in os.environ
+    monkeypatch.delenv("SANDBOX_WSGI_THREADS", raising=False)
     monkeypatch.setenv("SANDBOX_WSGI_THREADS", "3")
     _one_thread_per_sqlite_worker(2)
     assert os.environ["SANDBOX_WSGI_THREADS"] == "3"
