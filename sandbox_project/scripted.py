@@ -75,7 +75,9 @@ class Deployments:
         for role in self.roles:
             if not ready[role].wait(max(0.1, deadline - time.time())):
                 self.stop()
-                raise RuntimeError(f"{role} did not start:\n" + "\n".join(self.logs[role][-40:]))
+                log = self.logs[role]
+                shown = log if len(log) <= 60 else [*log[:20], "[…]", *log[-40:]]
+                raise RuntimeError(f"{role} did not start within {timeout} s:\n" + "\n".join(shown))
         return self
 
     def _read(self, role, ready):

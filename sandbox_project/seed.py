@@ -3,6 +3,7 @@
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from oauth2_provider.models import get_application_model
 
 from smart_auth.models import SmartUser
@@ -24,9 +25,13 @@ APP_SCOPES = (
 def seed(role):
     if role == "app":
         return
-    users = _users()
-    _fhir_data(role, users)
-    _clients(role)
+    # One transaction: one commit (and one writer turn) instead of one per resource, so a slow
+    # or busy disk delays the start by one flush, not five hundred; and a seed that fails leaves
+    # the database as it was.
+    with transaction.atomic():
+        users = _users()
+        _fhir_data(role, users)
+        _clients(role)
 
 
 def _users():

@@ -50,7 +50,10 @@ def sandbox(tmp_path_factory):
     threading.Thread(target=read, daemon=True).start()
     if not up.wait(300):
         process.terminate()
-        pytest.fail("sandbox did not start:\n" + "\n".join(lines[-40:]))
+        # The head shows how far each deployment got ("database migrated", "demo data loaded"),
+        # the tail why it stopped there.
+        shown = lines if len(lines) <= 60 else [*lines[:20], "[…]", *lines[-40:]]
+        pytest.fail("sandbox did not start within 300 s:\n" + "\n".join(shown))
     urls["data_dir"] = env["SANDBOX_DATA_DIR"]
     yield urls
     process.send_signal(2)  # Ctrl-C, as a person stops it

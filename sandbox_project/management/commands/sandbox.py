@@ -59,11 +59,16 @@ class Command(BaseCommand):
         if settings.ROLE != role:
             raise CommandError(f"settings module is for {settings.ROLE!r}, not {role!r}")
         _ensure_database(settings.DATABASES["default"])
+        # Each step is reported before serving: a start that hangs shows how far it got.
+        step = time.time()
         call_command("migrate", interactive=False, verbosity=0)
+        print(f"database migrated in {time.time() - step:.1f} s", flush=True)
         if role != "app":  # the demo app has no authorization server to seed
             from sandbox_project.seed import seed
 
+            step = time.time()
             seed(role)
+            print(f"demo data loaded in {time.time() - step:.1f} s", flush=True)
         self._serve(role, host, port, workers, base_url, started)
 
     def _serve(self, role, host, port, workers, base_url, started):
