@@ -4,13 +4,17 @@ bridge of fhircast_hub.wsgi_bridge, Channels for WebSockets on the same port).""
 import asyncio
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 import requests
 import websockets
 from django.contrib.staticfiles import finders
 
-from sandbox_project.scripted import Browser
+from sandbox_project.scripted import ROOT, Browser
 
 
 pytestmark = pytest.mark.live
@@ -81,3 +85,25 @@ def test_a_websocket_to_the_hub_on_the_same_port(live):
 
     message = asyncio.run(talk())
     assert message["hub.mode"] == "denied"
+
+
+def test_a_busy_port_is_refused_before_any_ready_line(tmp_path):
+    # READY <url> <role> is the sandbox's scripted contract (DESIGN.md section 6): it must never
+    # announce a server that is not this deployment's.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+        env["SANDBOX_DATA_DIR"] = str(tmp_path)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "sandbox", "--only", "app", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0
+    assert "READY" not in done.stdout
+    assert f"127.0.0.1:{port} is already in use" in done.stderr

@@ -58,6 +58,7 @@ class Command(BaseCommand):
 
         if settings.ROLE != role:
             raise CommandError(f"settings module is for {settings.ROLE!r}, not {role!r}")
+        _refuse_a_busy_port(host, port)
         _ensure_database(settings.DATABASES["default"])
         # Each step is reported before serving: a start that hangs shows how far it got.
         step = time.time()
@@ -210,6 +211,16 @@ def _wait_until_serving(url, timeout):
         except OSError:
             time.sleep(0.1)
     return False
+
+
+def _refuse_a_busy_port(host, port):
+    """Stop before anything else when the port is taken: otherwise the READY line would announce
+    whatever server already answers there, and uvicorn would then fail to bind."""
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex((host, port)) == 0:
+            raise CommandError(f"{host}:{port} is already in use; choose another --port")
 
 
 def _ensure_database(config):
