@@ -219,6 +219,7 @@ def _refuse_a_busy_port(host, port):
     import socket
 
     with socket.socket() as probe:
+        probe.settimeout(2)
         if probe.connect_ex((host, port)) == 0:
             raise CommandError(f"{host}:{port} is already in use; choose another --port")
 
