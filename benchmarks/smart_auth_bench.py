@@ -194,8 +194,8 @@ class Ours:
 
     def __init__(self, args, target):
         self.args = args
-        database, _, tuned = target.partition("-")
-        self.name = f"ours {database}" + (" tuned" if tuned else "")
+        database = target
+        self.name = f"ours {database}"
         self.database = database
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -212,13 +212,9 @@ class Ours:
         )
         self.env.pop("DATABASE_URL", None)
         if database == "postgres":
-            # One database per target (all targets run at once): <name>[_tuned]_ehr.
-            self.database_url = args.database_url.rstrip("/") + ("_tuned" if tuned else "")
+            # The deployment's database is <name>_ehr (the sandbox adds the role).
+            self.database_url = args.database_url.rstrip("/")
             self.env["DATABASE_URL"] = self.database_url
-        if tuned:
-            # benchmarks/tuned_settings.py: the proposed database settings. SANDBOX_CHILD makes the
-            # sandbox command keep this settings module instead of re-executing with its own.
-            self.env.update({"DJANGO_SETTINGS_MODULE": "benchmarks.tuned_settings", "SANDBOX_CHILD": "1"})
         self.proc = None
         self.cpus = None  # the server uses every core; wrk shares them
 
@@ -655,8 +651,7 @@ def main():
     parser.add_argument(
         "--targets",
         default="sqlite,postgres,launcher",
-        help="comma-separated: sqlite, postgres, launcher, and the opt-in sqlite-tuned, postgres-tuned "
-        "(benchmarks/tuned_settings.py)",
+        help="comma-separated: sqlite, postgres, launcher",
     )
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured cell")
@@ -693,9 +688,8 @@ def main():
     targets = [t for t in args.targets.split(",") if t]
     args.workdir = tempfile.mkdtemp(prefix="smart-auth-bench-")
     results, names, started = {}, [], []
-    # The untuned PostgreSQL deployment (CONN_MAX_AGE under ASGI) holds PostgreSQL's connection
-    # slots until the server refuses clients, which would starve the other targets of a shared
-    # PostgreSQL: it runs in a phase of its own, the others together afterwards.
+    # PostgreSQL runs in a phase of its own, the others together afterwards, as in every run on
+    # record (it once exhausted PostgreSQL's connection slots; the sandbox now uses a pool).
     phases = [[t] for t in targets if t == "postgres"] + [[t for t in targets if t != "postgres"]]
     order = {t: i for i, t in enumerate(targets)}
     app_pem = None
@@ -735,7 +729,7 @@ def main():
 
 
 def _make_target(args, t, app_pem):
-    if t in ("sqlite", "postgres", "sqlite-tuned", "postgres-tuned"):
+    if t in ("sqlite", "postgres"):
         return Ours(args, t)
     if t == "launcher":
         if not args.launcher_dir or not (Path(args.launcher_dir) / "node_modules").is_dir():
