@@ -29,15 +29,19 @@ class HubHttpError(Exception):
         self.headers = headers or {}
 
 
+def bearer_value(request) -> str:
+    """The token of the request's ``Authorization: Bearer`` header, or ``""``."""
+    kind, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if kind.lower() == "bearer" else ""
+
+
 def authenticate(request) -> dict:
     """The introspected token of the request's ``Authorization: Bearer`` header (FHIRcast 2-4)."""
-    header = request.headers.get("Authorization", "")
-    kind, _, value = header.partition(" ")
-    if kind.lower() != "bearer" or not value.strip():
+    value = bearer_value(request)
+    if not value:
         raise HubHttpError(
             401, "A bearer access token is required.", {"WWW-Authenticate": 'Bearer realm="fhircast"'}
         )
-    value = value.strip()
     # Introspecting a launch-token would use it up (it is single-use): refuse it unread.
     token = {"active": False} if value.startswith(LAUNCH_TOKEN_PREFIX) else introspect(value)
     if not token.get("active") or token.get("token_type", "Bearer") != "Bearer":

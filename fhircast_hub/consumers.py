@@ -20,6 +20,7 @@ from .conf import hub_settings
 from .events import normalize_event_name
 from .models import Subscription, endpoint_group, topic_group
 from .publishing import LAYER_ATTEMPTS, adopt_server_loop, layer_call, publish_sync_error
+from .subscriptions import REVOKED_REASON, grant_revoked
 
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,19 @@ def _http_status(value):
     return int(text) if 100 <= int(text) <= 599 else None
 
 
+UNKNOWN_ENDPOINT = "Unknown, unsubscribed or expired hub.channel.endpoint."
+
+
 @database_sync_to_async
 def load_subscription(endpoint):
+    """The live subscription of ``endpoint`` as the consumer keeps it, or the reason it has none."""
     subscription = Subscription.objects.live().select_related("topic").filter(endpoint=endpoint).first()
     if subscription is None:
-        return None
+        return UNKNOWN_ENDPOINT
+    if grant_revoked(subscription):
+        subscription.active = False
+        subscription.save(update_fields=["active"])
+        return REVOKED_REASON
     topic = subscription.topic
     return {
         "topic": topic.name,
@@ -151,9 +160,9 @@ class HubConsumer(AsyncJsonWebsocketConsumer):
         topic_name = await topic_of(self.endpoint)
         if topic_name:
             await self._join(topic_group(topic_name), endpoint_group(self.endpoint))
-        subscription = await load_subscription(self.endpoint) if topic_name else None
-        if subscription is None:
-            await self._deny("", "", "Unknown, unsubscribed or expired hub.channel.endpoint.")
+        subscription = await load_subscription(self.endpoint) if topic_name else UNKNOWN_ENDPOINT
+        if isinstance(subscription, str):
+            await self._deny("", "", subscription)
             return
         self.subscription = subscription
         self.seen = subscription["seq"]

@@ -60,6 +60,11 @@ class Subscription(models.Model):
     subscriber_name = models.CharField(max_length=200, blank=True)
     client_id = models.CharField(max_length=200, blank=True)
     username = models.CharField(max_length=150, blank=True)
+    # The grant of the token that made or last renewed it (smart_auth.grants): the subscription
+    # ends when that grant is revoked. Empty for subscriptions older than these fields; the
+    # database default lets a process of the previous version still subscribe mid-upgrade.
+    grant_family = models.UUIDField(null=True, blank=True)
+    grant_token = models.CharField(max_length=64, blank=True, default="", db_default="")
     lease_expires = models.DateTimeField()
     active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -146,6 +146,10 @@ def publish(token, topic_name, notification, exclude_endpoint=None):
         new_state["recent_ids"] = state["recent_ids"]
         topic.state = new_state
         topic.sequence += 1
+        # No event for a subscriber whose authorization was revoked since it subscribed.
+        from .subscriptions import end_revoked_subscriptions  # (subscriptions imports this module)
+
+        end_revoked_subscriptions(topic)
         # Distribute first, then write: the row lock taken above already orders the events of
         # this topic across processes, and the subscribers need not wait for the UPDATE. If the
         # layer refuses, nothing was written; if the write fails, the transaction rolls back

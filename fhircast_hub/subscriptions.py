@@ -6,7 +6,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from .auth import HubHttpError, require_any_read, require_event_access, topic_for
+from smart_auth import grants
+from smart_auth.compiled import CompiledQuery
+
+from .auth import HubHttpError, bearer_value, require_any_read, require_event_access, topic_for
 from .conf import hub_settings
 from .events import EventError, parse_event_list
 from .models import Subscription, endpoint_group
@@ -58,12 +61,20 @@ def _subscribe(request, token, topic, endpoint, params):
     if hub_settings.REQUIRE_SUBSCRIBER_NAME and not name.strip():
         raise HubHttpError(400, "subscriber.name is required.")
     expires = timezone.now() + timedelta(seconds=_lease_seconds(params.get("hub.lease_seconds"), token))
+    grant = grants.grant_of(bearer_value(request))
+    if grant is None:  # revoked since it was introspected: nothing to tie the subscription to
+        raise HubHttpError(
+            401, "The access token is not active.", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
     with transaction.atomic():
         if endpoint:
             subscription = _own_subscription(topic, endpoint, for_update=True)
             subscription.events, subscription.lease_expires = events, expires
+            subscription.grant_family, subscription.grant_token = grant.family, grant.token_checksum
             subscription.subscriber_name = name or subscription.subscriber_name
-            subscription.save(update_fields=["events", "lease_expires", "subscriber_name"])
+            subscription.save(
+                update_fields=["events", "lease_expires", "subscriber_name", "grant_family", "grant_token"]
+            )
             transaction.on_commit(
                 lambda: send_to_group(
                     subscription.group_name,
@@ -81,6 +92,8 @@ def _subscribe(request, token, topic, endpoint, params):
                 subscriber_name=name,
                 client_id=token.get("client_id") or "",
                 username=token.get("username") or "",
+                grant_family=grant.family,
+                grant_token=grant.token_checksum,
                 lease_expires=expires,
             )
     return {"hub.channel.endpoint": websocket_url(subscription.endpoint, request)}
@@ -127,6 +140,47 @@ def _unsubscribe(request, topic, endpoint):
     return {"hub.channel.endpoint": websocket_url(subscription.endpoint, request)}
 
 
+REVOKED_REASON = "the authorization was revoked"
+
+
+def _grant_revoked():
+    return grants.revoked_condition("grant_family", "grant_token")
+
+
+# Runs on every publish: compiled once per connection (its subqueries cost more to compile
+# than to run).
+_REVOKED_ON_TOPIC = CompiledQuery(
+    lambda topic_id: Subscription.objects.filter(topic_id=topic_id, active=True).filter(_grant_revoked()),
+    -0x7E5EC,  # sentinel of the topic id
+)
+
+
+def end_revoked_subscriptions(topic):
+    """End the live subscriptions of ``topic`` whose grant was revoked since they were made
+    (smart_auth.grants), before an event goes out: deactivated, and each socket sent a denial
+    and closed. A refresh rotation keeps its family's grant standing. Called with the topic
+    row locked (``publishing.publish``); the denials go to the channel layer before the event,
+    so a consumer has ended its subscription when the event reaches it. Returns the endpoints."""
+    now = timezone.now()
+    endpoints = [s.endpoint for s in _REVOKED_ON_TOPIC.all(topic.pk) if s.lease_expires > now]
+    if endpoints:
+        Subscription.objects.filter(endpoint__in=endpoints).update(active=False)
+        for endpoint in endpoints:
+            deny_socket(endpoint, REVOKED_REASON)
+    return endpoints
+
+
+def deny_socket(endpoint, reason):
+    """Tell the socket of ``endpoint`` (in whichever hub process holds it) that its subscription
+    ended: it sends the denial frame with ``reason`` and closes (FHIRcast 2-4)."""
+    send_to_group(endpoint_group(endpoint), {"type": "fhircast.unsubscribe", "reason": reason})
+
+
+def grant_revoked(subscription):
+    """Whether the grant of ``subscription`` (a model instance) was revoked."""
+    return Subscription.objects.filter(pk=subscription.pk).filter(_grant_revoked()).exists()
+
+
 def end_client_subscriptions(client_id, reason):
     """End every live subscription of ``client_id`` now: deactivated in the database, and each
     socket sent a denial and closed (FHIRcast 2-4: the Hub may unsubscribe a subscriber at any
@@ -142,9 +196,7 @@ def end_client_subscriptions(client_id, reason):
         def close_sockets():
             for endpoint in endpoints:
                 try:
-                    send_to_group(
-                        endpoint_group(endpoint), {"type": "fhircast.unsubscribe", "reason": reason}
-                    )
+                    deny_socket(endpoint, reason)
                 except HubHttpError:  # logged there; the subscription is inactive all the same
                     pass
 

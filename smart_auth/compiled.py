@@ -59,6 +59,13 @@ class CompiledQuery:
 
     def first(self, *values):
         """The first instance the queryset yields with ``values`` in place of the sentinels."""
+        return next(self._instances(values), None)
+
+    def all(self, *values):
+        """Every instance the queryset yields with ``values`` in place of the sentinels."""
+        return list(self._instances(values))
+
+    def _instances(self, values):
         if self._model is None:
             self._model = self.build(*self.sentinels).model
         alias = router.db_for_read(self._model)
@@ -73,5 +80,4 @@ class CompiledQuery:
             instance = plan.model.from_db(alias, plan.init_list, row[plan.start : plan.end])
             for populator in plan.populators:
                 populator.populate(row, instance)
-            return instance
-        return None
+            yield instance
