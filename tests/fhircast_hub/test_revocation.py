@@ -34,6 +34,14 @@ def revoke(client, application, token):
     assert response.status_code == 200, response.content
 
 
+def refresh_form(issued, application):
+    return {
+        "grant_type": "refresh_token",
+        "refresh_token": issued["refresh_token"],
+        "client_id": application.client_id,
+    }
+
+
 def endpoint_id(endpoint_url):
     return endpoint_url.rstrip("/").rsplit("/", 1)[-1]
 
@@ -79,11 +87,7 @@ async def test_revoking_an_access_token_without_refresh_ends_its_subscription(
 async def test_a_refresh_rotation_keeps_the_subscription(hub, topic, lasting, public_client):
     subscriber = Hub(hub.client, lasting["access_token"])
     socket, endpoint, _ = await subscribed(subscriber, topic, "Patient-open")
-    data = {
-        "grant_type": "refresh_token",
-        "refresh_token": lasting["refresh_token"],
-        "client_id": public_client.client_id,
-    }
+    data = refresh_form(lasting, public_client)
     refreshed = await call(token_post, hub.client, data)
     assert refreshed.status_code == 200, refreshed.content
     assert refreshed.json()["access_token"] != lasting["access_token"]
@@ -147,11 +151,7 @@ async def test_a_replayed_refresh_token_ends_the_subscription(hub, topic, lastin
     and the app alike lose what the family authorized, the subscription included."""
     subscriber = Hub(hub.client, lasting["access_token"])
     socket, _, _ = await subscribed(subscriber, topic, "Patient-open")
-    data = {
-        "grant_type": "refresh_token",
-        "refresh_token": lasting["refresh_token"],
-        "client_id": public_client.client_id,
-    }
+    data = refresh_form(lasting, public_client)
     assert (await call(token_post, hub.client, data)).status_code == 200
     replay = await call(token_post, hub.client, data)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
@@ -169,11 +169,7 @@ async def test_revoking_the_access_token_alone_ends_a_subscription_with_a_refres
     subscriber = Hub(hub.client, lasting["access_token"])
     socket, _, _ = await subscribed(subscriber, topic, "Patient-open")
     await call(revoke, hub.client, public_client, lasting["access_token"])
-    data = {
-        "grant_type": "refresh_token",
-        "refresh_token": lasting["refresh_token"],
-        "client_id": public_client.client_id,
-    }
+    data = refresh_form(lasting, public_client)
     assert (await call(token_post, hub.client, data)).status_code == 400
 
     response = await call(hub.publish, topic, "Patient-open", [patient()])
