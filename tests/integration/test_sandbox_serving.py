@@ -87,17 +87,19 @@ def test_a_websocket_to_the_hub_on_the_same_port(live):
     assert message["hub.mode"] == "denied"
 
 
-def test_a_busy_port_is_refused_before_any_ready_line(tmp_path):
+@pytest.mark.parametrize("host,family", [("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)])
+def test_a_busy_port_is_refused_before_any_ready_line(tmp_path, host, family):
     # READY <url> <role> is the sandbox's scripted contract (DESIGN.md section 6): it must never
     # announce a server that is not this deployment's.
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+    with socket.socket(family) as taken:
+        taken.bind((host, 0))
         taken.listen()
         port = taken.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
         env["SANDBOX_DATA_DIR"] = str(tmp_path)
+        argv = [sys.executable, str(ROOT / "manage.py"), "sandbox", "--only", "app"]
         done = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "sandbox", "--only", "app", "--port", str(port)],
+            [*argv, "--host", host, "--port", str(port)],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -106,4 +108,4 @@ def test_a_busy_port_is_refused_before_any_ready_line(tmp_path):
         )
     assert done.returncode != 0
     assert "READY" not in done.stdout
-    assert f"127.0.0.1:{port} is already in use" in done.stderr
+    assert f"{host}:{port} is already in use" in done.stderr

@@ -218,10 +218,11 @@ def _refuse_a_busy_port(host, port):
     whatever server already answers there, and uvicorn would then fail to bind."""
     import socket
 
-    with socket.socket() as probe:
-        probe.settimeout(2)
-        if probe.connect_ex((host, port)) == 0:
-            raise CommandError(f"{host}:{port} is already in use; choose another --port")
+    try:  # any address family (--host ::), gives up after 2 s
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        return  # nothing answers there: free
+    raise CommandError(f"{host}:{port} is already in use; choose another --port")
 
 
 def _ensure_database(config):
