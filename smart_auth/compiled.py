@@ -16,7 +16,9 @@ uses; a query that carries extra or annotated columns is refused when it is buil
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
+from django.db.models import Model, signals
 from django.db.models.query import get_related_populators
+from django.db.models.sql import InsertQuery
 
 
 class _Plan:
@@ -81,3 +83,63 @@ class CompiledQuery:
             for populator in plan.populators:
                 populator.populate(row, instance)
             yield instance
+
+
+class _InsertPlan:
+    def __init__(self, model, connection):
+        meta = model._meta
+        self.fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+        self.returning = list(meta.db_returning_fields)
+        query = InsertQuery(model)
+        query.insert_values(self.fields, [model()])
+        compiler = query.get_compiler(connection=connection)
+        compiler.returning_fields = self.returning
+        [(self.sql, _params)] = compiler.as_sql()
+        # The converters Django's INSERT applies to what RETURNING sends back.
+        self.compiler = compiler
+        self.converters = compiler.get_converters([f.get_col(meta.db_table) for f in self.returning])
+
+
+def insert(instance):
+    """Save the new ``instance`` as ``instance.save()`` would, with an INSERT compiled once per
+    connection and model: the same ``pre_save`` field values (``auto_now``, checksums), the same
+    database values, the primary key read back.
+
+    ``instance.save()`` runs instead wherever it could do more than that: the model overrides
+    ``save``, inherits from a concrete model, has ``pre_save``/``post_save`` receivers, or the
+    instance already has a primary key. Written here because Django has no public way to reuse
+    a compiled INSERT; the ORM's INSERT compilation cost more than running the statement (0.05
+    of 0.1 ms per row on SQLite).
+    """
+    model = type(instance)
+    meta = model._meta
+    if (
+        model.save is not Model.save
+        or meta.parents
+        or instance.pk is not None
+        or signals.pre_save.has_listeners(model)
+        or signals.post_save.has_listeners(model)
+    ):
+        instance.save()
+        return instance
+    alias = router.db_for_write(model, instance=instance)
+    connection = connections[alias]
+    if not connection.features.can_return_columns_from_insert:
+        instance.save()
+        return instance
+    attribute = f"_smart_auth_insert_{meta.label_lower}"
+    plan = getattr(connection, attribute, None)
+    if plan is None:
+        plan = _InsertPlan(model, connection)
+        setattr(connection, attribute, plan)
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in plan.fields]
+    with connection.cursor() as cursor:
+        cursor.execute(plan.sql, params)
+        rows = [cursor.fetchone()]
+    if plan.converters:
+        rows = list(plan.compiler.apply_converters(rows, plan.converters))
+    for value, field in zip(rows[0], plan.returning, strict=True):
+        setattr(instance, field.attname, value)
+    instance._state.adding = False
+    instance._state.db = alias
+    return instance

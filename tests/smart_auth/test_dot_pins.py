@@ -44,8 +44,9 @@ PINNED = {
     ),
     "OAuth2Validator._create_access_token": (
         "b9b36b168ac8ba46",
-        "SmartOAuth2Validator._create_access_token (the branch with the id_token just issued)",
+        "SmartOAuth2Validator._create_access_token (no id_token, or the one just issued)",
     ),
+    "OAuth2Validator._save_id_token": ("fc3dac719d350eee", "SmartOAuth2Validator._save_id_token"),
     "OAuth2Validator._create_refresh_token": (
         "eca3713cacfd672b",
         "SmartOAuth2Validator._create_refresh_token (the branch with the family chosen)",
