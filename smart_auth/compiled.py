@@ -15,8 +15,8 @@ uses; a query that carries extra or annotated columns is refused when it is buil
 """
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, router
-from django.db.models import Model, signals
+from django.db import connections, router, transaction
+from django.db.models import CASCADE, Model, signals
 from django.db.models.query import get_related_populators
 from django.db.models.sql import InsertQuery
 
@@ -143,3 +143,58 @@ def insert(instance):
     instance._state.adding = False
     instance._state.db = alias
     return instance
+
+
+def _plain_cascades(model):
+    """The relations whose rows go with a ``model`` row as a plain DELETE each (on_delete=CASCADE,
+    nothing referencing them in turn, no delete receivers), or None when deleting needs Django's
+    collector (anything else, or the model's own delete receivers or ``delete`` override)."""
+    meta = model._meta
+    if model.delete is not Model.delete or meta.parents:
+        return None
+    cascades = []
+    for relation in meta.related_objects:
+        related = relation.related_model
+        if (
+            relation.many_to_many
+            or relation.on_delete is not CASCADE
+            or related._meta.related_objects
+            or related._meta.parents
+        ):
+            return None
+        cascades.append(relation)
+    for listened in [model, *(r.related_model for r in cascades)]:
+        if signals.pre_delete.has_listeners(listened) or signals.post_delete.has_listeners(listened):
+            return None
+    return cascades
+
+
+def delete(instance):
+    """Delete the saved ``instance`` as ``instance.delete()`` would, with one DELETE per table
+    instead of Django's collector (0.5 ms per code exchange inside the write transaction,
+    benchmarks/README.md); return how many ``instance`` rows went (0: it was gone already).
+
+    Only where the collector would do just that: every relation to the model is a CASCADE from
+    a model nothing references, and no delete receiver listens. ``instance.delete()`` runs
+    otherwise. Written here because Django's fast delete is private (``QuerySet._raw_delete``).
+    """
+    model = type(instance)
+    cascades = _plain_cascades(model)
+    if cascades is None:
+        deleted, per_model = instance.delete()
+        return per_model.get(model._meta.label, 0)
+    alias = router.db_for_write(model, instance=instance)
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+        for relation in cascades:
+            field = relation.field
+            table = quote(relation.related_model._meta.db_table)
+            value = getattr(instance, field.target_field.attname)
+            cursor.execute(f"DELETE FROM {table} WHERE {quote(field.column)} = %s", [value])  # noqa: S608
+        meta = model._meta
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        cursor.execute(f"DELETE FROM {table} WHERE {pk} = %s", [instance.pk])  # noqa: S608
+        deleted = cursor.rowcount
+    setattr(instance, meta.pk.attname, None)  # as Model.delete() leaves it
+    return deleted

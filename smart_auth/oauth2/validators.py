@@ -385,8 +385,7 @@ class SmartOAuth2Validator(OAuth2Validator):
         else:
             # DOT's rule (pinned by tests/smart_auth/test_dot_pins.py) on the row validate_code
             # loaded: DOT's queryset delete would read it again first.
-            deleted, _ = grant.delete()
-            if not deleted:
+            if not compiled.delete(grant):
                 raise errors.InvalidGrantError(request=request)
         compiled.insert(
             RedeemedCode(

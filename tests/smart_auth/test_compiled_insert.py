@@ -159,3 +159,59 @@ def test_a_projects_save_receivers_still_run(signal, flow, users):
     assert AccessToken in senders and AuditEvent in senders
     if signal is post_save:
         assert all(pk is not None and created is True for _s, pk, created in seen)
+
+
+def _grant_with_context(users, public_client, code):
+    from oauth2_provider.models import Grant
+
+    from smart_auth.models import GrantContext
+
+    grant = Grant.objects.create(
+        user=users["patient"],
+        code=code,
+        application=public_client,
+        expires=timezone.now() + timedelta(minutes=1),
+        redirect_uri="https://app.example/cb",
+        scope="openid",
+    )
+    GrantContext.objects.create(grant=grant, context={"patient": "p1"})
+    return grant
+
+
+def test_delete_takes_the_row_and_what_cascades_from_it(users, public_client):
+    from oauth2_provider.models import Grant
+
+    from smart_auth.models import GrantContext
+
+    grant = _grant_with_context(users, public_client, "code-1")
+    kept = _grant_with_context(users, public_client, "code-2")
+    stale = Grant.objects.get(pk=grant.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert compiled.delete(grant) == 1
+    assert len(queries.captured_queries) == 2  # the context, then the grant; nothing read first
+    assert grant.pk is None
+    assert not Grant.objects.filter(code="code-1").exists()
+    assert not GrantContext.objects.filter(grant_id=stale.pk).exists()
+    assert Grant.objects.filter(pk=kept.pk).exists() and GrantContext.objects.filter(grant=kept).exists()
+    # A second redemption that lost the race finds nothing to delete (DOT's invalid_grant).
+    assert compiled.delete(stale) == 0
+
+
+@pytest.mark.parametrize("signal", ["pre_delete", "post_delete"])
+def test_delete_runs_the_collector_for_a_projects_delete_receivers(signal, users, public_client):
+    from django.db.models import signals
+
+    from smart_auth.models import GrantContext
+
+    grant = _grant_with_context(users, public_client, "code-3")
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(sender)
+
+    getattr(signals, signal).connect(receiver, sender=GrantContext, weak=False)
+    try:
+        assert compiled.delete(grant) == 1
+    finally:
+        getattr(signals, signal).disconnect(receiver, sender=GrantContext)
+    assert seen == [GrantContext]
