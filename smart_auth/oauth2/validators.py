@@ -458,17 +458,11 @@ class SmartOAuth2Validator(OAuth2Validator):
             live = get_refresh_token_model().objects.filter(pk=presented.pk, revoked__isnull=True)
             if presented.revoked is None and not live.exists():
                 raise errors.InvalidGrantError(description="The refresh token was revoked", request=request)
-        pending = getattr(request, "smart_pending_id_token", None)
-        if pending is not None:  # the id_token signed by finalize_id_token, saved in this transaction
-            request.smart_pending_id_token = None
-            jti, expires = pending
-            saved = self._save_id_token(jti, request, expires)
-            request.access_token = saved  # as DOT's finalize_id_token does (DRF reads it)
-            request.id_token = saved
         if rotating:
             result = self._rotate(token, request, presented)
         else:
             result = super()._save_bearer_token(token, request, *args, **kwargs)
+        self._save_pending_id_token(request)  # a path that made no access token (DOT's reuse)
         if request.grant_type == "authorization_code" and self._validated_grant(request.code, request):
             # The code is used up in the transaction of its tokens, not in one of its own after
             # it (oauthlib's order): a second redemption that loses the race leaves no tokens
@@ -608,7 +602,21 @@ class SmartOAuth2Validator(OAuth2Validator):
         request.smart_id_token = id_token
         return id_token
 
+    def _save_pending_id_token(self, request):
+        """Save the id_token finalize_id_token signed, in the tokens' transaction. Done right
+        before its access token, not when the transaction opens: on SQLite the first write takes
+        the database's single writer turn, and what DOT does before the access token (0.14-0.28
+        ms of Python) no longer keeps the other writers waiting."""
+        pending = getattr(request, "smart_pending_id_token", None)
+        if pending is not None:
+            request.smart_pending_id_token = None
+            jti, expires = pending
+            saved = self._save_id_token(jti, request, expires)
+            request.access_token = saved  # as DOT's finalize_id_token does (DRF reads it)
+            request.id_token = saved
+
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        self._save_pending_id_token(request)
         issued = getattr(request, "smart_id_token", None) if token.get("id_token") else None
         if not token.get("id_token") or issued is not None:
             # DOT's _create_access_token, minus _load_id_token: that re-verifies the id_token
