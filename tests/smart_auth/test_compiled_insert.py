@@ -215,3 +215,21 @@ def test_delete_runs_the_collector_for_a_projects_delete_receivers(signal, users
     finally:
         getattr(signals, signal).disconnect(receiver, sender=GrantContext)
     assert seen == [GrantContext]
+
+
+def test_an_unsaved_related_object_is_refused_as_save_refuses_it(users, public_client):
+    unsaved = AccessToken(
+        user=users["patient"], scope="openid", expires=timezone.now(), application=public_client
+    )
+    with pytest.raises(ValueError, match="unsaved related object"):
+        compiled.insert(TokenContext(access_token=unsaved, context={}, identity={}))
+    assert not TokenContext.objects.exists()
+
+
+def test_an_expression_is_compiled_by_save():
+    from django.db.models import Value
+    from django.db.models.functions import Concat
+
+    joined = Concat(Value("a"), Value("b"))
+    event = compiled.insert(AuditEvent(outcome="issued", action="test", detail=joined))
+    assert AuditEvent.objects.get(pk=event.pk).detail == "ab"
