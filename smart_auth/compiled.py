@@ -16,7 +16,7 @@ uses; a query that carries extra or annotated columns is refused when it is buil
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
-from django.db.models import CASCADE, NOT_PROVIDED, Model, signals
+from django.db.models import CASCADE, Model, signals
 from django.db.models.query import get_related_populators
 from django.db.models.sql import InsertQuery
 
@@ -98,14 +98,15 @@ class _InsertPlan:
         meta = model._meta
         self.fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
         self.relations = [f for f in self.fields if f.is_relation]
-        # A database default compiles to DEFAULT, not a placeholder: such a model keeps save().
-        self.plain = all(f.db_default is NOT_PROVIDED for f in self.fields)
         self.returning = list(meta.db_returning_fields)
         query = InsertQuery(model)
         query.insert_values(self.fields, [model()])
         compiler = query.get_compiler(connection=connection)
         compiler.returning_fields = self.returning
-        [(self.sql, _params)] = compiler.as_sql()
+        [(self.sql, params)] = compiler.as_sql()
+        # One placeholder per field, or the model keeps save(): a database default or a default
+        # expression compiles into the SQL itself.
+        self.plain = len(params) == len(self.fields)
         # The converters Django's INSERT applies to what RETURNING sends back.
         self.compiler = compiler
         self.converters = compiler.get_converters([f.get_col(meta.db_table) for f in self.returning])
