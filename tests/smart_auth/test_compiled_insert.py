@@ -1,5 +1,5 @@
-"""A row saved by smart_auth.compiled.insert is the row Model.save() writes, and a project's
-pre_save/post_save receivers still run."""
+"""A row saved by smart_auth.compiled.insert is the row Model.save() writes, compiled.delete takes
+what Model.delete() takes, and a project's save and delete receivers still run."""
 
 import uuid
 from datetime import timedelta
